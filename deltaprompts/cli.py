@@ -1,0 +1,173 @@
+"""The deltaprompts command line: a thin layer over the stage functions."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from deltaprompts.errors import DeltaError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Synthetic visual reasoning data with computed ground truth, screened by answer divergence.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [v.strip() for raw in values or [] for v in raw.split(",") if v.strip()]
+
+
+def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a DeltaError as one line and exit with its code; never a traceback for a user mistake."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DeltaError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+@app.command()
+@handles_errors
+def generate(
+    family: Optional[list[str]] = typer.Option(None, "--family", "-f", help="Family name(s), comma-separated."),
+    domain: Optional[list[str]] = typer.Option(None, "--domain", "-d", help="chart, document, scene (comma-separated)."),
+    n: int = typer.Option(..., "--n", "-n", min=1, help="Number of items (questions) to write."),
+    seed: int = typer.Option(0, help="Run seed; item i depends only on (seed, family, index, knobs, version)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Render processes."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory to write."),
+    knob: Optional[list[str]] = typer.Option(None, "--knob", "-k", help="name=value or family:name=value; repeatable."),
+    questions_per_image: int = typer.Option(1, "--questions-per-image", min=1, max=20),
+    mc_fraction: float = typer.Option(0.2, "--mc-fraction", min=0.0, max=1.0, help="Share of multiple-choice questions."),
+    shard_size: int = typer.Option(50, "--shard-size", min=1, help="Images per shard file."),
+    templates: Optional[list[Path]] = typer.Option(None, "--templates", help="Extra question template folder(s)."),
+    resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in --out."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Render a verified visual task suite into a run directory."""
+    from deltaprompts.generate import GenerateConfig, generate as run, resolve_all_knobs, select_families
+    from deltaprompts.knobs import parse_knob_args
+
+    fams = select_families(_split(family), _split(domain))
+    cfg = GenerateConfig(families=fams, n=n, seed=seed, knobs=resolve_all_knobs(fams, parse_knob_args(knob or [])),
+                         questions_per_image=questions_per_image, mc_fraction=mc_fraction, shard_size=shard_size,
+                         template_dirs=[str(t.resolve()) for t in templates or []])
+    command = "deltaprompts " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    t0 = time.perf_counter()
+    with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=quiet, transient=False) as bar:
+        task = bar.add_task("items", total=cfg.n, rate="")
+        start: list[int] = []
+
+        def progress(done: int, total: int) -> None:
+            start.append(done) if not start else None
+            rate = (done - start[0]) / max(time.perf_counter() - t0, 1e-9)
+            bar.update(task, completed=done, rate=f"{rate:.1f} items/s")
+
+        manifest = run(cfg, out_dir, workers=workers, resume=resume, overwrite=overwrite, command=command,
+                       progress=progress)
+    c = manifest["counts"]
+    out.print(f"wrote {c['items']} items over {c['images']} images to {out_dir} "
+              f"({len(manifest['counts']['question_families'])} question families)")
+    if manifest["rejections"]:
+        out.print("rejected while generating: " + ", ".join(f"{k}={v}" for k, v in manifest["rejections"].items()))
+
+
+@app.command("list")
+@handles_errors
+def list_(
+    what: str = typer.Argument("all", help="families, knobs, questions, or all"),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Show registered families, their knobs, and the question families with their templates."""
+    from deltaprompts.catalog import catalog
+    from deltaprompts.errors import UnknownNameError
+
+    choices = ("families", "knobs", "questions", "all")
+    if what not in choices:
+        raise UnknownNameError("listing", what, choices)
+    cat = catalog()
+    if as_json:
+        out.print_json(json.dumps(cat if what == "all" else {what: cat[what]}))
+        return
+    if what in ("families", "all"):
+        t = Table(title="families")
+        for col in ("family", "domain", "version", "description"):
+            t.add_column(col)
+        for f in cat["families"]:
+            t.add_row(f["name"], f["domain"], f["version"], f["description"])
+        out.print(t)
+    if what in ("knobs", "all"):
+        t = Table(title="knobs")
+        for col in ("family", "knob", "default", "allowed", "difficulty", "effect"):
+            t.add_column(col)
+        for k in cat["knobs"]:
+            t.add_row(k["family"], k["name"], str(k["default"]), k["allowed"], k["difficulty"], k["help"])
+        out.print(t)
+    if what in ("questions", "all"):
+        t = Table(title="question families")
+        for col in ("question family", "answer", "steps", "skills", "applies to", "phrasings", "template file"):
+            t.add_column(col)
+        for q in cat["questions"]:
+            t.add_row(q["name"], q["answer_type"], str(q["steps"]), ", ".join(q["skills"]), ", ".join(q["applies_to"]),
+                      str(len(q["phrasings"])), q["file"])
+        out.print(t)
+
+
+@app.command()
+@handles_errors
+def show(
+    run_dir: Path = typer.Argument(..., help="A run directory written by generate."),
+    limit: int = typer.Option(500, min=1, help="Most items to put in the gallery (spread over families)."),
+) -> None:
+    """Write a static, offline HTML gallery of a run: images, questions, answers, tags and Facts."""
+    from deltaprompts.gallery import write_gallery
+
+    path = write_gallery(run_dir, limit=limit)
+    out.print(f"gallery: {path}")
+
+
+@app.command()
+@handles_errors
+def schema(
+    record: str = typer.Argument("Item", help="Spec, Facts, Node, Question or Item."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write every record's schema as NAME.schema.json here."),
+) -> None:
+    """Print the JSON Schema of a record (or write all of them)."""
+    from deltaprompts.errors import UnknownNameError
+    from deltaprompts.records import RECORDS
+
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name, model in RECORDS.items():
+            (out_dir / f"{name}.schema.json").write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
+        out.print(f"wrote {len(RECORDS)} schemas to {out_dir}")
+        return
+    if record not in RECORDS:
+        raise UnknownNameError("record", record, RECORDS)
+    sys.stdout.write(json.dumps(RECORDS[record].model_json_schema(), indent=2) + "\n")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

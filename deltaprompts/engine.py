@@ -1,0 +1,188 @@
+"""Parse, type-check, bind and execute question programs; detect degenerate steps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from deltaprompts.errors import ProgramError, TemplateError, UnknownNameError
+from deltaprompts.programs import OPS
+from deltaprompts.records import Facts, Node, Scalar
+
+_SCALARS = {"number", "string", "bool", "value"}
+_TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][\w.]*)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<num>-?\d+(?:\.\d+)?)"
+                    r"|(?P<slot>\$\w+)|(?P<punct>[()\[\],=]))")
+
+
+def _accepts(expected: str, got: str) -> bool:
+    if expected == got:
+        return True
+    # `query` yields "value": a number, string or bool only known at run time.
+    return (expected == "value" and got in _SCALARS) or (got == "value" and expected in _SCALARS)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    text = text.strip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise TemplateError(f"cannot parse program at {text[pos:pos + 20]!r} (in {text!r})")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))  # type: ignore[arg-type]
+        pos = m.end()
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+    return out
+
+
+def parse(text: str) -> Node:
+    """Parse the compact syntax ``op[param=value, ...](arg, ...)`` into a Node tree.
+
+    Values are numbers, quoted strings, bare words, or `$slot` references (kept as "$slot"
+    strings for `bind`). Raises TemplateError on a syntax error.
+    """
+    toks = _tokens(text)
+    pos = 0
+
+    def expect(value: str) -> None:
+        nonlocal pos
+        if pos >= len(toks) or toks[pos][1] != value:
+            got = toks[pos][1] if pos < len(toks) else "end of text"
+            raise TemplateError(f"expected {value!r}, got {got!r} in program {text!r}")
+        pos += 1
+
+    def scalar() -> Scalar:
+        nonlocal pos
+        kind, val = toks[pos]
+        pos += 1
+        if kind == "num":
+            return float(val) if "." in val else int(val)
+        if kind == "str":
+            return val[1:-1]
+        if kind in ("name", "slot"):
+            return {"true": True, "false": False}.get(val, val)
+        raise TemplateError(f"expected a value, got {val!r} in program {text!r}")
+
+    def node() -> Node:
+        nonlocal pos
+        if pos >= len(toks) or toks[pos][0] != "name":
+            raise TemplateError(f"expected an op name in program {text!r}")
+        name = toks[pos][1]
+        pos += 1
+        params: dict[str, Scalar] = {}
+        if pos < len(toks) and toks[pos][1] == "[":
+            pos += 1
+            while toks[pos][1] != "]":
+                key = toks[pos][1]
+                pos += 1
+                expect("=")
+                params[key] = scalar()
+                if toks[pos][1] == ",":
+                    pos += 1
+            pos += 1
+        expect("(")
+        args = []
+        while pos < len(toks) and toks[pos][1] != ")":
+            args.append(node())
+            if toks[pos][1] == ",":
+                pos += 1
+        expect(")")
+        return Node(op=name, args=args, params=params)
+
+    try:
+        tree = node()
+    except IndexError:
+        raise TemplateError(f"program ends early: {text!r}") from None
+    if pos != len(toks):
+        raise TemplateError(f"unexpected {toks[pos][1]!r} after the program in {text!r}")
+    return tree
+
+
+def check(node: Node, where: str = "program") -> str:
+    """Type-check a program against the op schema; return its output type.
+
+    Raises TemplateError naming `where`, the op and what is wrong (unknown op, wrong arity,
+    wrong input type, missing/unknown param, value not among the allowed choices).
+    """
+    try:
+        spec = OPS.get(node.op)
+    except UnknownNameError as e:
+        raise TemplateError(f"{where}: {e}") from None
+    if len(node.args) != len(spec.inputs):
+        raise TemplateError(f"{where}: op {node.op!r} takes {len(spec.inputs)} input(s), got {len(node.args)}")
+    for i, (arg, want) in enumerate(zip(node.args, spec.inputs)):
+        got = check(arg, where)
+        if not _accepts(want, got):
+            raise TemplateError(f"{where}: op {node.op!r} input {i + 1} must be {want}, got {got} from {arg.op!r}")
+    missing = set(spec.params) - set(node.params)
+    unknown = set(node.params) - set(spec.params)
+    if missing or unknown:
+        raise TemplateError(f"{where}: op {node.op!r} params must be {sorted(spec.params) or 'none'}; "
+                            f"missing {sorted(missing)}, unknown {sorted(unknown)}")
+    for key, allowed in spec.choices.items():
+        val = node.params[key]
+        if not (isinstance(val, str) and val.startswith("$")) and val not in allowed:
+            raise TemplateError(f"{where}: op {node.op!r} param {key}={val!r}; allowed: {', '.join(allowed)}")
+    return spec.output
+
+
+def slots_of(node: Node) -> set[str]:
+    """The `$slot` names a program refers to."""
+    own = {v[1:] for v in node.params.values() if isinstance(v, str) and v.startswith("$")}
+    return own.union(*(slots_of(a) for a in node.args)) if node.args else own
+
+
+def bind(node: Node, values: Mapping[str, Scalar]) -> Node:
+    """Return a copy of the program with every `$slot` replaced by its value."""
+    params = {}
+    for k, v in node.params.items():
+        if isinstance(v, str) and v.startswith("$"):
+            if v[1:] not in values:
+                raise TemplateError(f"slot {v} has no value (have {sorted(values)})")
+            v = values[v[1:]]
+        params[k] = v
+    return Node(op=node.op, args=[bind(a, values) for a in node.args], params=params)
+
+
+def execute(node: Node, facts: Facts) -> Any:
+    """Run a bound program over Facts; raises ProgramError (with a reason tag) when ill-posed."""
+    try:
+        spec = OPS.get(node.op)
+    except UnknownNameError as e:
+        raise ProgramError("unknown_op", str(e)) from None
+    inputs = [execute(a, facts) for a in node.args]
+    try:
+        return spec.fn(facts, node.params, *inputs)
+    except ProgramError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:  # a bad param value from a model-written program
+        raise ProgramError("bad_param", f"op {node.op!r} with params {node.params}: {e}") from None
+
+
+_REDUCIBLE = {"filter", "filter_cmp", "relate", "same", "intersect", "union"}
+
+
+def degenerate_step(node: Node, facts: Facts) -> str | None:
+    """Return the op of a set-narrowing step that changes nothing, or None.
+
+    CLEVR's degeneracy check, generalised: a filter/relate step is degenerate when its output
+    set equals its input set (for `relate`/`same`, when it selects every other entity), so the
+    question's wording names a condition the answer does not depend on.
+    """
+    for arg in node.args:
+        found = degenerate_step(arg, facts)
+        if found:
+            return found
+    if node.op not in _REDUCIBLE:
+        return None
+    out = {e.id for e in execute(node, facts)}
+    if node.op in ("filter", "filter_cmp"):
+        before = {e.id for e in execute(node.args[0], facts)}
+    elif node.op in ("intersect", "union"):
+        a, b = ({e.id for e in execute(x, facts)} for x in node.args)
+        return node.op if out in (a, b) else None
+    else:
+        before = {e.id for e in facts.entities} - {execute(node.args[0], facts).id}
+    return node.op if out == before else None

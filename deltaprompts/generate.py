@@ -1,0 +1,289 @@
+"""The generate stage: plan items over families, render in a process pool, write shards.
+
+Item `t` of a run is fixed by (seed, family, family index, knobs, version) alone, so the bytes
+written do not depend on the worker count, the shard order, or an interruption and resume.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import math
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from importlib import metadata
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import deltaprompts
+from deltaprompts.errors import ProgramError, UnknownNameError, UserError
+from deltaprompts.generators.base import FAMILIES, Generator, Rendered
+from deltaprompts.knobs import resolve_knobs
+from deltaprompts.questions import QuestionTemplate, load_templates, make_question, templates_for
+from deltaprompts.records import ImageRef, Item, Scalar, Spec
+from deltaprompts.rng import item_rng
+from deltaprompts.store import RunStore
+
+DOMAINS = ("chart", "document", "scene")
+
+
+class GenerateConfig(BaseModel):
+    """What a generate run makes; stored in the manifest and compared on --resume."""
+
+    model_config = ConfigDict(extra="forbid")
+    families: list[str]
+    n: int = Field(gt=0, description="Number of items (questions) to write.")
+    seed: int = 0
+    knobs: dict[str, dict[str, Scalar]] = Field(default_factory=dict, description="Resolved knobs per family.")
+    questions_per_image: int = Field(default=1, ge=1, le=20)
+    mc_fraction: float = Field(default=0.2, ge=0.0, le=1.0)
+    shard_size: int = Field(default=50, ge=1, description="Images per shard (the unit of work and of resume).")
+    template_dirs: list[str] = Field(default_factory=list)
+    max_attempts: int = Field(default=6, ge=1, description="Re-draws of a Spec whose questions all fail.")
+
+    @property
+    def n_images(self) -> int:
+        return math.ceil(self.n / self.questions_per_image)
+
+    @property
+    def n_shards(self) -> int:
+        return math.ceil(self.n_images / self.shard_size)
+
+
+def select_families(families: Sequence[str] = (), domains: Sequence[str] = ()) -> list[str]:
+    """Resolve --family / --domain selections to family names; raises UnknownNameError."""
+    out: list[str] = []
+    for d in domains:
+        if d not in DOMAINS:
+            raise UnknownNameError("domain", d, DOMAINS)
+        out += [n for n in FAMILIES.names() if FAMILIES.get(n).domain == d]
+    for f in families:
+        FAMILIES.get(f)
+        out.append(f)
+    if not out:
+        raise UserError("choose what to generate: --family NAME[,NAME...] or --domain chart,document,scene")
+    return list(dict.fromkeys(out))
+
+
+def resolve_all_knobs(families: Sequence[str], given: dict[str, str]) -> dict[str, dict[str, Scalar]]:
+    """Apply each `--knob name=value` (or `family:name=value`) to the families that have it.
+
+    Raises UnknownNameError when no selected family has the knob, KnobError for a bad value.
+    """
+    per_family: dict[str, dict[str, str]] = {f: {} for f in families}
+    for key, value in given.items():
+        fam, _, name = key.rpartition(":")
+        targets = [fam] if fam else [f for f in families if any(k.name == name for k in FAMILIES.get(f).knobs)]
+        if fam and fam not in per_family:
+            raise UnknownNameError("selected family", fam, families)
+        if not targets:
+            known = sorted({k.name for f in families for k in FAMILIES.get(f).knobs})
+            raise UnknownNameError("knob", name, known)
+        for f in targets:
+            per_family[f][name] = value
+    return {f: resolve_knobs(f, FAMILIES.get(f).knobs, per_family[f]) for f in families}
+
+
+# ------------------------------------------------------------------ worker side
+
+_FAMILY_CACHE: dict[str, Generator] = {}
+
+
+def _family(name: str) -> Generator:
+    if name not in _FAMILY_CACHE:
+        _FAMILY_CACHE[name] = FAMILIES.get(name)()
+    return _FAMILY_CACHE[name]
+
+
+@atexit.register
+def _close_families() -> None:
+    for fam in _FAMILY_CACHE.values():
+        fam.close()
+
+
+def _plan(cfg: GenerateConfig, image_index: int) -> tuple[str, int]:
+    """Which family, and which index within it, image `image_index` of the run belongs to."""
+    f = len(cfg.families)
+    return cfg.families[image_index % f], image_index // f
+
+
+def _questions(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rendered: Rendered, spec: Spec,
+               want: int, attempt: int, rejects: Counter) -> list[Any]:
+    """Up to `want` distinct well-posed questions for one render (rejections counted by reason)."""
+    fam = spec.family
+    usable = templates_for(fam, rendered.facts, templates)
+    if not usable:
+        rejects["no_template"] += 1
+        return []
+    out, seen = [], set()
+    for slot in range(want * 6):
+        if len(out) == want:
+            break
+        rng = item_rng(cfg.seed, fam, spec.index, "question", attempt, slot)
+        tpl = usable[int(rng.integers(0, len(usable)))]
+        try:
+            q = make_question(tpl, rendered.facts, rng, cfg.mc_fraction)
+        except ProgramError as e:
+            rejects[e.reason] += 1
+            continue
+        if q.text in seen:
+            rejects["duplicate_question"] += 1
+            continue
+        seen.add(q.text)
+        out.append(q)
+    return out
+
+
+def run_shard(cfg: GenerateConfig, k: int, root: str) -> dict[str, Any]:
+    """Render and write shard k of the run under `root`; return its stats. Runs in a worker."""
+    store = RunStore(root)
+    templates = load_templates(tuple(cfg.template_dirs))
+    first, last = k * cfg.shard_size, min((k + 1) * cfg.shard_size, cfg.n_images)
+    rejects: Counter = Counter()
+    results: dict[int, list[Item]] = {}
+    pending = {i: 0 for i in range(first, last)}  # image index -> attempt
+    t0 = time.perf_counter()
+    while pending:
+        specs = {}
+        for i, attempt in pending.items():
+            fam, fidx = _plan(cfg, i)
+            specs[i] = _family(fam).sample(cfg.seed, fidx, cfg.knobs[fam], attempt)
+        by_family: dict[str, list[int]] = {}
+        for i, s in specs.items():
+            by_family.setdefault(s.family, []).append(i)
+        rendered: dict[int, Rendered] = {}
+        for fam, idx in by_family.items():
+            for i, r in zip(idx, _family(fam).render_batch([specs[i] for i in idx])):
+                rendered[i] = r
+        retry = {}
+        for i, attempt in pending.items():
+            want = min(cfg.questions_per_image, cfg.n - i * cfg.questions_per_image)
+            qs = _questions(cfg, templates, rendered[i], specs[i], want, attempt, rejects)
+            if len(qs) < want and attempt + 1 < cfg.max_attempts:
+                rejects["spec_redrawn"] += 1
+                retry[i] = attempt + 1
+                continue
+            results[i] = _items(store, cfg, specs[i], rendered[i], qs, attempt)
+            if len(qs) < want:
+                rejects["gave_up"] += want - len(qs)
+        pending = retry
+    items = [it for i in sorted(results) for it in results[i]]
+    stats = {"shard": k, "images": last - first, "items": len(items), "rejections": dict(sorted(rejects.items())),
+             "seconds": round(time.perf_counter() - t0, 3),
+             "families": dict(Counter(it.family for it in items)),
+             "question_families": dict(Counter(it.question.family for it in items))}
+    store.write_shard(k, [it.model_dump_json() for it in items], stats)
+    return stats
+
+
+def _items(store: RunStore, cfg: GenerateConfig, spec: Spec, rendered: Rendered, questions: list, attempt: int) -> list[Item]:
+    rel = f"images/{spec.family}/{spec.key}.png"
+    store.write_image(rel, rendered.png)
+    image = ImageRef(path=rel, sha256=hashlib.sha256(rendered.png).hexdigest(),
+                     width=rendered.facts.width, height=rendered.facts.height)
+    fam = _family(spec.family)
+    out = []
+    for q in questions:
+        tags = {"domain": fam.domain, "knobs": spec.knobs, "question_family": q.family,
+                "skills": _skills(cfg, q.family), "steps": _steps(q.program), "answer_type": q.answer_type}
+        prov = {"generator": f"{spec.family}@{spec.version}", "deltaprompts": deltaprompts.__version__,
+                "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
+        out.append(Item(id=Item.make_id(spec, q), family=spec.family, family_version=spec.version, spec=spec,
+                        image=image, facts=rendered.facts, question=q, tags=tags, provenance=prov))
+    return out
+
+
+def _skills(cfg: GenerateConfig, question_family: str) -> list[str]:
+    for t in load_templates(tuple(cfg.template_dirs)):
+        if t.name == question_family:
+            return list(t.skills)
+    return []
+
+
+def _steps(node: Any) -> int:
+    return 1 + sum(_steps(a) for a in node.args)
+
+
+# ------------------------------------------------------------------ driver side
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and the libraries that shape the bytes of a run."""
+    out = {"python": platform.python_version(), "deltaprompts": deltaprompts.__version__}
+    for dist in ("numpy", "pillow", "matplotlib", "reportlab", "pymupdf", "plotly", "kaleido", "jinja2", "faker", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: bool = False, overwrite: bool = False,
+             command: str = "", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Write a run directory for `cfg` at `out`; return its manifest.
+
+    `progress(items_done, items_total)` is called as shards finish. Raises UserError for a
+    non-empty `out` without resume/overwrite, or a --resume whose config differs.
+    """
+    store = RunStore(out)
+    old = store.prepare(resume=resume, overwrite=overwrite)
+    load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before any worker starts
+    cfg_json = json.loads(cfg.model_dump_json())
+    if old is not None and old.get("config") != cfg_json:
+        diff = sorted(k for k in set(cfg_json) | set(old.get("config", {})) if cfg_json.get(k) != old.get("config", {}).get(k))
+        raise UserError(f"--resume: the run in {out} was made with a different config ({', '.join(diff)} differ); "
+                        "use the same options, or --overwrite")
+    manifest = {"command": command or " ".join(sys.argv), "config": cfg_json, "versions": versions(),
+                "seed": cfg.seed, "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    if old is None:
+        store.write_manifest(manifest)
+    todo = [k for k in range(cfg.n_shards) if not store.shard_done(k)]
+    done_items = sum(store.shard_stats(k)["items"] for k in range(cfg.n_shards) if k not in todo)
+    t0 = time.perf_counter()
+    if progress:
+        progress(done_items, cfg.n)
+    if workers <= 1 or len(todo) <= 1:
+        for k in todo:
+            done_items += run_shard(cfg, k, str(store.root))["items"]
+            if progress:
+                progress(done_items, cfg.n)
+    else:
+        # spawn, not fork: a worker may own a browser (plotly) and must not inherit threads or locks.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            futures = {pool.submit(run_shard, cfg, k, str(store.root)) for k in todo}
+            while futures:
+                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    done_items += fut.result()["items"]
+                if progress:
+                    progress(done_items, cfg.n)
+    return finalize(store, cfg, manifest | ({"started": old["started"]} if old else {}), time.perf_counter() - t0)
+
+
+def finalize(store: RunStore, cfg: GenerateConfig, manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Sum the shard counters into the manifest and mark the run complete."""
+    counts: Counter = Counter()
+    rejections: Counter = Counter()
+    fams: Counter = Counter()
+    qfams: Counter = Counter()
+    for k in range(cfg.n_shards):
+        s = store.shard_stats(k)
+        counts["items"] += s["items"]
+        counts["images"] += s["images"]
+        rejections.update(s["rejections"])
+        fams.update(s["families"])
+        qfams.update(s["question_families"])
+    manifest.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    counts={**counts, "families": dict(sorted(fams.items())),
+                            "question_families": dict(sorted(qfams.items()))},
+                    rejections=dict(sorted(rejections.items())), last_session_seconds=round(seconds, 2))
+    store.write_manifest(manifest)
+    return manifest

@@ -1,0 +1,147 @@
+"""The records every stage exchanges: Spec, Facts, Program, Question, Item (pydantic v2, JSON on disk)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Scalar = Union[str, int, float, bool]
+Box = tuple[float, float, float, float]
+"""A pixel box (x0, y0, x1, y1) in image coordinates: origin top-left, y down."""
+
+Domain = Literal["chart", "document", "scene"]
+AnswerType = Literal[
+    "number", "count", "percent", "currency", "year", "string", "yes_no", "choice", "list", "set", "span"
+]
+ANSWER_TYPES: tuple[str, ...] = AnswerType.__args__  # type: ignore[attr-defined]
+
+
+class Record(BaseModel):
+    """Base of all records: strict about unknown fields, so a typo in a file is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+    def canonical_json(self) -> str:
+        """JSON with sorted keys and no whitespace: the form hashed for ids."""
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+
+class Spec(Record):
+    """Everything needed to render one image, as plain JSON. Re-rendering gives the same bytes."""
+
+    family: str
+    version: str
+    seed: int
+    index: int
+    knobs: dict[str, Scalar] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(description="The family's own parameters (its spec model, dumped).")
+
+    @property
+    def key(self) -> str:
+        """A short content hash of the spec, used to name its image."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+
+class Entity(Record):
+    """One addressable thing the render shows: a bar, a line point, a wedge, a line item, a shape."""
+
+    id: str
+    attrs: dict[str, Scalar]
+    box: Box | None = None
+
+
+class TextSpan(Record):
+    """A text the render shows, where it shows it, and what it is (title, tick, value label, ...)."""
+
+    text: str
+    box: Box
+    role: str
+
+
+class Facts(Record):
+    """Ground truth exposed by a render. Question programs run over `entities` and `fields`."""
+
+    domain: Domain
+    kind: str = Field(description="Chart type, document layout or scene kind.")
+    width: int
+    height: int
+    entities: list[Entity] = Field(default_factory=list)
+    fields: dict[str, Scalar | None] = Field(default_factory=dict)
+    texts: list[TextSpan] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict, description="Words for phrasing: nouns, units, labels.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Domain detail: axes and legend boxes, colours.")
+
+    def entity(self, entity_id: str) -> Entity:
+        """Return the entity with this id; raises KeyError if absent."""
+        for e in self.entities:
+            if e.id == entity_id:
+                return e
+        raise KeyError(entity_id)
+
+
+class Node(Record):
+    """One step of a question program: an op applied to the outputs of `args`, with `params`."""
+
+    op: str
+    args: list[Node] = Field(default_factory=list)
+    params: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class Question(Record):
+    """A question: its wording, the program that answers it, and how answers are scored."""
+
+    text: str
+    program: Node
+    answer: str = Field(description="Ground truth as scored by deltaprompts.verifiers.score_answer.")
+    answer_type: AnswerType
+    value: Any = Field(default=None, description="The program's raw output, before formatting.")
+    options: dict[str, str] | None = None
+    tolerance: float | None = None
+    family: str = Field(description="Question family, e.g. chart.argmax.")
+    template: str | None = Field(default=None, description="Template file and phrasing index, if templated.")
+    source: Literal["template", "teacher"] = "template"
+
+
+class ImageRef(Record):
+    """Where an item's image lies, relative to the run directory, and its content hash."""
+
+    path: str
+    sha256: str
+    width: int
+    height: int
+
+
+class Item(Record):
+    """One dataset row: a rendered image, its Facts, and one question with a computed answer."""
+
+    id: str
+    family: str
+    family_version: str
+    spec: Spec
+    image: ImageRef
+    facts: Facts
+    question: Question
+    tags: dict[str, Any] = Field(default_factory=dict)
+    provenance: dict[str, Any] = Field(default_factory=dict)
+
+    @staticmethod
+    def make_id(spec: Spec, question: Question) -> str:
+        """The content hash naming an item: same spec and question, same id."""
+        payload = json.dumps(
+            [spec.model_dump(mode="json"), question.text, question.program.model_dump(mode="json"), question.answer],
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+RECORDS: dict[str, type[Record]] = {
+    "Spec": Spec,
+    "Facts": Facts,
+    "Node": Node,
+    "Question": Question,
+    "Item": Item,
+}

@@ -1,0 +1,1 @@
+"""Answer-distribution divergence between a teacher and a student model."""

@@ -1,0 +1,93 @@
+"""The family contract: sample a Spec from (rng, knobs), render it to PNG bytes and Facts."""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image
+
+from deltaprompts.knobs import Knob, resolve_knobs
+from deltaprompts.records import Facts, Spec
+from deltaprompts.registry import Registry
+from deltaprompts.rng import item_rng
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One render: PNG bytes (metadata-free) and the Facts it exposes."""
+
+    png: bytes
+    facts: Facts
+
+
+class Generator(ABC):
+    """A visual family. Subclasses set the class attributes and implement `sample_data` and
+    `render`; families with an out-of-process renderer also override `render_batch` and `close`.
+
+    `sample_data` must draw every random choice from the `rng` it is given, so a Spec depends
+    only on (seed, family, index, knobs, version).
+    """
+
+    name: ClassVar[str]
+    domain: ClassVar[str]
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    knobs: ClassVar[tuple[Knob, ...]] = ()
+
+    @abstractmethod
+    def sample_data(self, rng: np.random.Generator, knobs: dict[str, Any]) -> dict[str, Any]:
+        """Return the family's render parameters (JSON-able) for one item."""
+
+    @abstractmethod
+    def render(self, spec: Spec) -> Rendered:
+        """Draw one Spec; the same Spec must give the same bytes."""
+
+    def sample(self, seed: int, index: int, knobs: dict[str, Any], attempt: int = 0) -> Spec:
+        """Return the Spec of item `index` (knobs already resolved); `attempt` re-draws a rejected one."""
+        rng = item_rng(seed, self.name, index, "spec", attempt)
+        return Spec(family=self.name, version=self.version, seed=seed, index=index, knobs=knobs,
+                    data=self.sample_data(rng, knobs))
+
+    def resolve_knobs(self, given: dict[str, Any]) -> dict[str, Any]:
+        """All knob values of this family, `given` ones parsed and checked."""
+        return resolve_knobs(self.name, self.knobs, given)
+
+    def render_batch(self, specs: Sequence[Spec]) -> list[Rendered]:
+        """Render several Specs; batched renderers override this to amortise their start-up."""
+        return [self.render(s) for s in specs]
+
+    def close(self) -> None:
+        """Release any out-of-process resource (a browser); called once per worker at exit."""
+
+
+# The built-in families: each module registers its classes with @register when imported.
+BUILTIN_MODULES = (
+    "deltaprompts.generators.charts",
+    "deltaprompts.generators.documents",
+    "deltaprompts.generators.scenes",
+)
+FAMILIES: Registry[type[Generator]] = Registry(
+    "family", entry_point_group="deltaprompts.generators", modules=BUILTIN_MODULES
+)
+
+
+def register(cls: type[Generator]) -> type[Generator]:
+    """Class decorator: register a family under its `name`."""
+    return FAMILIES.register(cls.name, cls)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """Encode a PIL image as PNG with no metadata chunks (no time, no software tag)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def choice(rng: np.random.Generator, seq: Sequence[Any]) -> Any:
+    """One element of `seq`, chosen by `rng` (numpy's choice would coerce the elements to an array)."""
+    return seq[int(rng.integers(0, len(seq)))]

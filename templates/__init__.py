@@ -1,0 +1,1 @@
+"""Template files shipped with deltaprompts: question phrasings, document layouts, vocabularies."""

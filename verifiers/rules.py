@@ -1,0 +1,308 @@
+"""The per-type answer rules: how an answer of each type is read, compared and canonicalised."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from deltaprompts.verifiers.anls import ANLS_THRESHOLD, anls, normalize_span
+from deltaprompts.verifiers.latex import latex_canonical, latex_equal, latex_value
+from deltaprompts.verifiers.numbers import (
+    Num,
+    close,
+    currencies_compatible,
+    find_numbers,
+    format_number,
+    parse_fraction,
+    single_value,
+    split_currency,
+)
+from deltaprompts.verifiers.text import normalize_string, parse_choice, parse_yes_no
+
+DEFAULT_REL_TOL = 0.05
+DEFAULT_ABS_TOL = 1e-6
+
+_LATEX_NUMBER = re.compile(r"\\(?:[dt]?frac|sqrt|pi|cdot|times)\b")
+_NUMERIC = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
+# List separators: ; | & newline "and", and commas that are not thousands separators ("1,000" stays whole).
+_LIST_SEP = re.compile(r"\s*(?:[;|&\n]|\band\b|(?<!\d),|,(?!\d{3}(?!\d)))\s*", re.IGNORECASE)
+
+
+class Unreadable(Exception):
+    """Internal signal from a comparison: the prediction cannot be read; carries the reason tag."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Context:
+    """Resolved settings for one scoring call: tolerances, synonyms and normalised options."""
+
+    rel_tol: float = DEFAULT_REL_TOL
+    abs_tol: float = DEFAULT_ABS_TOL
+    threshold: float = ANLS_THRESHOLD
+    synonyms: dict[str, str] | None = None
+    element_type: str | None = None
+    options: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One answer type. `read(text, ctx, truth)` gives (value, "") or (None, reason);
+    `compare(pred, truth, ctx)` a score in [0, 1] (or raises Unreadable); `canon(value, ctx)` a class."""
+
+    read: Callable[[str, Context, bool], tuple[Any, str]]
+    compare: Callable[[Any, Any, Context], float]
+    canon: Callable[[Any, Context], str]
+    keywords: frozenset[str]
+    exact: bool  # equal canonical classes <=> equal answers (no tolerance, no fuzzy matching)
+
+
+def _one_number(text: str, words: bool = True, money: bool = False) -> tuple[Num | None, str]:
+    return single_value(find_numbers(text, money=money, words=words))
+
+
+def _read_number(text: str, ctx: Context, truth: bool) -> tuple[float | None, str]:
+    if "\\" in text and _LATEX_NUMBER.search(text):
+        return latex_value(text)
+    frac = parse_fraction(text)
+    if frac is not None:
+        return frac, ""
+    num, reason = _one_number(text)
+    return (num.value, "") if num else (None, reason)
+
+
+def _same_number(pred: float, truth: float, ctx: Context) -> float:
+    return 1.0 if close(pred, truth, ctx.rel_tol, ctx.abs_tol) else 0.0
+
+
+def _canon_number(value: float, ctx: Context) -> str:
+    return format_number(value)
+
+
+def _integer_reader(words: bool) -> Callable[[str, Context, bool], tuple[float | None, str]]:
+    def read(text: str, ctx: Context, truth: bool) -> tuple[float | None, str]:
+        num, reason = _one_number(text, words=words)
+        if num is None:
+            return None, reason
+        if truth and not num.value.is_integer():
+            return None, "not_an_integer"
+        return num.value, ""  # a fractional prediction is read, and then simply wrong
+
+    return read
+
+
+def _same_exact(pred: Any, truth: Any, ctx: Context) -> float:
+    return 1.0 if pred == truth else 0.0
+
+
+def _read_percent(text: str, ctx: Context, truth: bool) -> tuple[Num | None, str]:
+    return _one_number(text)
+
+
+def _same_percent(pred: Num, truth: Num, ctx: Context) -> float:
+    if close(pred.value, truth.value, ctx.rel_tol, ctx.abs_tol):
+        return 1.0
+    # A bare number may be a fraction: 0.25 for 25%.
+    if not pred.percent and close(pred.value * 100, truth.value, ctx.rel_tol, ctx.abs_tol):
+        return 1.0
+    return 0.0
+
+
+def _canon_percent(value: Num, ctx: Context) -> str:
+    v = value.value
+    if not value.percent and 0 < abs(v) < 1:
+        v *= 100
+    return format_number(v) + "%"
+
+
+def _read_currency(text: str, ctx: Context, truth: bool) -> tuple[tuple[str | None, float] | None, str]:
+    codes, rest = split_currency(text)
+    specific = {c for c in codes if c not in ("$", "¥")}
+    if len(specific) > 1 or any(not currencies_compatible(a, b) for a in codes for b in codes):
+        return None, "ambiguous"
+    code = next(iter(specific or codes), None)
+    num, reason = _one_number(rest, money=True)
+    return ((code, num.value), "") if num else (None, reason)
+
+
+def _same_currency(pred: tuple[str | None, float], truth: tuple[str | None, float], ctx: Context) -> float:
+    if pred[0] and truth[0] and not currencies_compatible(pred[0], truth[0]):
+        return 0.0
+    return _same_number(pred[1], truth[1], ctx)
+
+
+def _canon_currency(value: tuple[str | None, float], ctx: Context) -> str:
+    number = format_number(value[1])
+    return f"{value[0]} {number}" if value[0] else number
+
+
+def _read_string(text: str, ctx: Context, truth: bool) -> tuple[str | None, str]:
+    norm = normalize_string(text)
+    if ctx.synonyms:
+        norm = ctx.synonyms.get(norm, norm)
+    return (norm, "") if norm else (None, "no_value")
+
+
+def _read_yes_no(text: str, ctx: Context, truth: bool) -> tuple[str | None, str]:
+    return parse_yes_no(text)
+
+
+def _read_choice(text: str, ctx: Context, truth: bool) -> tuple[str | None, str]:
+    letter, reason = parse_choice(text, ctx.options)
+    if truth and letter is not None and ctx.options and letter not in ctx.options:
+        return None, "not_an_option"
+    return letter, reason
+
+
+def _canon_identity(value: str, ctx: Context) -> str:
+    return value
+
+
+def _read_span(text: str, ctx: Context, truth: bool) -> tuple[Any, str]:
+    if truth:
+        alternatives = [t for t in text.split("|") if t.strip()]
+        return (alternatives, "") if alternatives else (None, "no_value")
+    return (text, "") if text.strip() else (None, "no_value")
+
+
+def _same_span(pred: str, truth: list[str], ctx: Context) -> float:
+    return anls(pred, truth, ctx.threshold)
+
+
+def _canon_span(value: str, ctx: Context) -> str:
+    return normalize_span(value)
+
+
+def _read_latex(text: str, ctx: Context, truth: bool) -> tuple[str | None, str]:
+    return (text, "") if text.strip() else (None, "no_value")
+
+
+def _same_latex(pred: str, truth: str, ctx: Context) -> float:
+    same, reason = latex_equal(truth, pred)
+    if reason == "bad_ground_truth":
+        raise ValueError(f"ground truth {truth!r} is not a LaTeX expression Math-Verify can parse")
+    if same is None:
+        raise Unreadable(reason)
+    return 1.0 if same else 0.0
+
+
+def _canon_latex(value: str, ctx: Context) -> str:
+    canon = latex_canonical(value)
+    if canon is None:
+        raise Unreadable("no_value")
+    return canon
+
+
+# ---- list and set ------------------------------------------------------------------------------
+
+
+def split_elements(text: str) -> list[str]:
+    """Elements of a predicted list: separated by , ; | & newline or "and"; enclosing brackets dropped."""
+    text = text.strip().strip("[]{}()")
+    return [part for part in _LIST_SEP.split(text) if part]
+
+
+def _element_rule(ctx: Context, elements: list[str]) -> Rule:
+    """The rule for list elements: `element_type`, else number when every element is numeric."""
+    if ctx.element_type:
+        return RULES[ctx.element_type]
+    numeric = all(_NUMERIC.fullmatch(e.strip()) and any(c.isdigit() for c in e) for e in elements)
+    return RULES["number" if numeric else "string"]
+
+
+def _read_elements(text: str, ctx: Context, truth: bool) -> tuple[Any, str]:
+    """A ground truth becomes (element rule, values); a prediction stays a list of raw parts, read
+    later with the ground truth's element rule."""
+    if not truth:
+        parts = split_elements(text)
+        return (parts, "") if parts else (None, "no_value")
+    parts = [p.strip() for p in text.split("|") if p.strip()]
+    if not parts:
+        return None, "no_value"
+    rule = _element_rule(ctx, parts)
+    values = []
+    for part in parts:
+        value, reason = rule.read(part, ctx, True)
+        if value is None:
+            return None, f"element {part!r}: {reason}"
+        values.append(value)
+    return (rule, values), ""
+
+
+def _read_parts(parts: list[str], rule: Rule, ctx: Context) -> list[Any]:
+    """Predicted elements read by `rule`; an unreadable one stays as None, which matches nothing."""
+    values = [rule.read(p, ctx, False)[0] for p in parts]
+    if all(v is None for v in values):
+        raise Unreadable("no_value")
+    return values
+
+
+def _same_list(pred: list[str], truth: tuple[Rule, list[Any]], ctx: Context) -> float:
+    rule, expected = truth
+    got = _read_parts(pred, rule, ctx)
+    if len(got) != len(expected):
+        return 0.0
+    ok = all(g is not None and rule.compare(g, e, ctx) == 1.0 for g, e in zip(got, expected))
+    return 1.0 if ok else 0.0
+
+
+def _same_set(pred: list[str], truth: tuple[Rule, list[Any]], ctx: Context) -> float:
+    rule, expected = truth
+    got = _read_parts(pred, rule, ctx)
+    if any(g is None for g in got):
+        return 0.0
+    got = list({rule.canon(g, ctx): g for g in got}.values())
+    expected = list({rule.canon(e, ctx): e for e in expected}.values())
+    if len(got) != len(expected):
+        return 0.0
+    # Perfect bipartite matching (Kuhn's algorithm): with a tolerance, "matches" is not transitive.
+    owner: dict[int, int] = {}
+
+    def assign(i: int, seen: set[int]) -> bool:
+        for j, e in enumerate(expected):
+            if j not in seen and rule.compare(got[i], e, ctx) == 1.0:
+                seen.add(j)
+                if j not in owner or assign(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return 1.0 if all(assign(i, set()) for i in range(len(got))) else 0.0
+
+
+def _canon_elements(parts: list[str], ctx: Context) -> list[str]:
+    rule = _element_rule(ctx, parts)
+    return [rule.canon(v, ctx) if v is not None else "?" for v in _read_parts(parts, rule, ctx)]
+
+
+def _canon_list(parts: list[str], ctx: Context) -> str:
+    return "|".join(_canon_elements(parts, ctx))
+
+
+def _canon_set(parts: list[str], ctx: Context) -> str:
+    return "|".join(sorted(set(_canon_elements(parts, ctx))))
+
+
+_TOL = frozenset({"rel_tol", "abs_tol"})
+_exact_int = (_same_exact, _canon_number)
+RULES: dict[str, Rule] = {
+    "number": Rule(_read_number, _same_number, _canon_number, _TOL, exact=False),
+    "count": Rule(_integer_reader(words=True), *_exact_int, frozenset(), exact=True),
+    "percent": Rule(_read_percent, _same_percent, _canon_percent, _TOL, exact=False),
+    "currency": Rule(_read_currency, _same_currency, _canon_currency, _TOL, exact=False),
+    "year": Rule(_integer_reader(words=False), *_exact_int, frozenset(), exact=True),
+    "string": Rule(_read_string, _same_exact, _canon_identity, frozenset({"synonyms"}), exact=True),
+    "yes_no": Rule(_read_yes_no, _same_exact, _canon_identity, frozenset(), exact=True),
+    "choice": Rule(_read_choice, _same_exact, _canon_identity, frozenset(), exact=True),
+    "list": Rule(_read_elements, _same_list, _canon_list, _TOL | {"element_type", "synonyms"}, exact=False),
+    "set": Rule(_read_elements, _same_set, _canon_set, _TOL | {"element_type", "synonyms"}, exact=False),
+    "span": Rule(_read_span, _same_span, _canon_span, frozenset({"threshold"}), exact=False),
+    "latex": Rule(_read_latex, _same_latex, _canon_latex, frozenset(), exact=False),
+}
+#: Types a list or set element may have.
+ELEMENT_TYPES = ("count", "currency", "number", "percent", "string", "year", "yes_no")

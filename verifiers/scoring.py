@@ -1,0 +1,198 @@
+"""Score a model's answer against its ground truth, and map answers to equivalence classes."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deltaprompts.errors import UserError
+from deltaprompts.verifiers.extract import clean_answer, extract_answer, normalize_text
+from deltaprompts.verifiers.rules import ELEMENT_TYPES, RULES, Context, Rule, Unreadable
+from deltaprompts.verifiers.text import normalize_string, synonym_map
+
+#: Every answer type `score_answer` accepts; docs/verifiers.md states each one's rules.
+ANSWER_TYPES: tuple[str, ...] = tuple(sorted(RULES))
+#: Reason tags of a ScoreResult whose prediction was read (the rest mean "unparseable").
+PARSED_REASONS = frozenset({"match", "mismatch", "partial"})
+
+_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_DEFAULTS = {name: Context(rel_tol=0.0) if name in ("list", "set") else Context() for name in RULES}
+
+
+class VerifierError(UserError, ValueError):
+    """A scoring call names an unknown answer type or tolerance, a bad option set or a bad ground truth."""
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """The outcome of scoring one prediction.
+
+    `score` is in [0, 1]; `parsed` is False when no answer could be read from the prediction (no
+    answer found, no number, several different numbers, no option, ...), so that "unparseable" can
+    be counted apart from "wrong"; `reason` is a short tag: "match", "mismatch", "partial" (ANLS
+    between 0 and 1), or why the prediction was unparseable ("no_answer", "no_number", "ambiguous",
+    "no_option", "no_value", "timeout", "math_verify_missing"); `answer` is the extracted answer.
+    """
+
+    score: float
+    parsed: bool
+    reason: str
+    answer: str | None
+
+
+def _unknown(kind: str, value: object, allowed: Iterable[str]) -> VerifierError:
+    allowed = sorted(allowed)
+    hint = difflib.get_close_matches(str(value), allowed, n=1)
+    maybe = f"; did you mean {hint[0]!r}?" if hint else ""
+    return VerifierError(f"unknown {kind} {value!r}{maybe} Allowed: {', '.join(allowed) or '(none)'}")
+
+
+def _rule(answer_type: str) -> Rule:
+    rule = RULES.get(answer_type) if isinstance(answer_type, str) else None
+    if rule is None:
+        raise _unknown("answer_type", answer_type, ANSWER_TYPES)
+    return rule
+
+
+def _number_setting(name: str, value: Any, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
+        raise VerifierError(f"tolerance {name}={value!r} must be a number in [{low}, {high}]")
+    return float(value)
+
+
+def _context(answer_type: str, rule: Rule, options: Mapping[str, str] | None, tolerances: dict[str, Any]) -> Context:
+    """Validate the options and tolerance keywords of one call and resolve them into a Context."""
+    for key in tolerances:
+        if key not in rule.keywords:
+            raise _unknown(f"tolerance keyword for answer_type {answer_type!r}:", key, rule.keywords)
+    tolerances = {k: v for k, v in tolerances.items() if v is not None}  # None means "the default"
+    if not tolerances and not options:
+        return _DEFAULTS[answer_type]
+    base = _DEFAULTS[answer_type]
+    ctx = Context(rel_tol=base.rel_tol)
+    if "rel_tol" in tolerances:
+        ctx.rel_tol = _number_setting("rel_tol", tolerances["rel_tol"], 0.0, math.inf)
+    if "abs_tol" in tolerances:
+        ctx.abs_tol = _number_setting("abs_tol", tolerances["abs_tol"], 0.0, math.inf)
+    if "threshold" in tolerances:
+        ctx.threshold = _number_setting("threshold", tolerances["threshold"], 0.0, 1.0)
+    if "element_type" in tolerances:
+        if tolerances["element_type"] not in ELEMENT_TYPES:
+            raise _unknown("element_type", tolerances["element_type"], ELEMENT_TYPES)
+        ctx.element_type = tolerances["element_type"]
+    if "synonyms" in tolerances:
+        if not isinstance(tolerances["synonyms"], Mapping):
+            raise VerifierError(f"synonyms must be a dict[str, list[str]], not {type(tolerances['synonyms']).__name__}")
+        ctx.synonyms = synonym_map(tolerances["synonyms"])
+    if options:
+        if answer_type != "choice":
+            raise VerifierError(f"options are only used by answer_type 'choice', not {answer_type!r}")
+        bad = [k for k in options if not (isinstance(k, str) and k.upper() in _LETTERS and len(k) == 1)]
+        if bad:
+            raise VerifierError(f"option labels must be single letters A-Z; got {bad!r}")
+        ctx.options = {k.upper(): normalize_string(str(v)) for k, v in options.items()}
+    return ctx
+
+
+def _truth(answer_type: str, rule: Rule, ground_truth: str, ctx: Context) -> Any:
+    text = clean_answer(normalize_text(ground_truth)) if isinstance(ground_truth, str) else ""
+    value, reason = rule.read(text, ctx, True) if text else (None, "empty")
+    if value is None:
+        raise VerifierError(f"ground truth {ground_truth!r} is not a valid {answer_type!r} answer ({reason})")
+    return value
+
+
+def score_answer_detailed(
+    prediction: str,
+    ground_truth: str,
+    answer_type: str,
+    options: Mapping[str, str] | None = None,
+    **tolerances: Any,
+) -> ScoreResult:
+    """Score a raw model output against the ground truth, saying whether an answer was read at all.
+
+    Takes the model output (the answer is extracted with `extract_answer`), the ground truth as
+    written in the item, one of ANSWER_TYPES, the options of a 'choice' question ({letter: text}),
+    and the tolerance keywords that answer type accepts (rel_tol, abs_tol, threshold, synonyms,
+    element_type; see docs/verifiers.md). Returns a ScoreResult. Raises VerifierError (a
+    ValueError) for an unknown answer type or keyword, bad options, or an unreadable ground truth;
+    never for an odd prediction.
+    """
+    rule = _rule(answer_type)
+    ctx = _context(answer_type, rule, options, tolerances)
+    truth = _truth(answer_type, rule, ground_truth, ctx)
+    answer = extract_answer(prediction)
+    if answer is None:
+        return ScoreResult(0.0, False, "no_answer", None)
+    value, reason = rule.read(answer, ctx, False)
+    if value is None:
+        return ScoreResult(0.0, False, reason, answer)
+    try:
+        score = rule.compare(value, truth, ctx)
+    except Unreadable as exc:
+        return ScoreResult(0.0, False, exc.reason, answer)
+    tag = "match" if score == 1.0 else "mismatch" if score == 0.0 else "partial"
+    return ScoreResult(score, True, tag, answer)
+
+
+def score_answer(
+    prediction: str,
+    ground_truth: str,
+    answer_type: str,
+    options: Mapping[str, str] | None = None,
+    **tolerances: Any,
+) -> float:
+    """Score a raw model output against the ground truth; returns a float in [0, 1].
+
+    Same arguments and errors as `score_answer_detailed`; an unparseable prediction scores 0.
+    """
+    return score_answer_detailed(prediction, ground_truth, answer_type, options, **tolerances).score
+
+
+def canonicalize(
+    answer: str, answer_type: str, options: Mapping[str, str] | None = None, **tolerances: Any
+) -> str | None:
+    """The equivalence class of a raw model output, for comparing answer samples with each other.
+
+    Takes the same arguments as `score_answer` minus the ground truth. Returns a hashable string,
+    or None when no answer can be read. For the exact types (count, year, string, yes_no, choice)
+    two outputs that score 1 against the same ground truth share a class; for tolerant types the
+    class is the value itself (e.g. '95.2' and '100' differ although both are within 5% of 100).
+    Raises VerifierError for an unknown answer type, keyword or bad options.
+    """
+    rule = _rule(answer_type)
+    ctx = _context(answer_type, rule, options, tolerances)
+    extracted = extract_answer(answer)
+    if extracted is None:
+        return None
+    value, _ = rule.read(extracted, ctx, False)
+    if value is None:
+        return None
+    try:
+        return rule.canon(value, ctx)
+    except Unreadable:
+        return None
+
+
+def _item_arguments(item: Any) -> tuple[str, str, Mapping[str, str] | None, dict[str, float]]:
+    question = item.question
+    rule = _rule(question.answer_type)
+    tolerance = getattr(question, "tolerance", None)
+    # An item's tolerance is a relative one; exact types (count, year, ...) have none to loosen.
+    extra = {"rel_tol": tolerance} if tolerance is not None and "rel_tol" in rule.keywords else {}
+    return question.answer, question.answer_type, getattr(question, "options", None), extra
+
+
+def score_item_answer(item: Any, prediction: str) -> float:
+    """Score a model output for an item: anything with `.question.answer`, `.answer_type`,
+    `.options` and `.tolerance` (used as rel_tol where the type has one). Returns a float in [0, 1]."""
+    return score_item_answer_detailed(item, prediction).score
+
+
+def score_item_answer_detailed(item: Any, prediction: str) -> ScoreResult:
+    """Like `score_item_answer`, returning the ScoreResult (parsed or not, and why)."""
+    answer, answer_type, options, extra = _item_arguments(item)
+    return score_answer_detailed(prediction, answer, answer_type, options, **extra)
