@@ -145,6 +145,57 @@ def show(
 
 @app.command()
 @handles_errors
+def check(
+    run_dir: Path = typer.Argument(..., help="A run directory written by generate."),
+    min_text_px: float = typer.Option(7.0, help="Smallest legible text height, px."),
+    min_visible_px: int = typer.Option(100, help="Fewest visible pixels of a scene object a question names."),
+    balance_ratio: float = typer.Option(1.1, help="Most frequent answer / runner-up, per question family."),
+) -> None:
+    """Rerun every item check on a run and print pass/fail by check and reason (exit 1 if any fail)."""
+    from deltaprompts.verifiers.checks import CheckConfig
+    from deltaprompts.verifiers.run_checks import check_run
+
+    report = check_run(run_dir, CheckConfig(min_text_px=min_text_px, min_visible_px=min_visible_px), balance_ratio)
+    t = Table(title=f"checks over {report.items} items in {run_dir}")
+    for col in ("check", "pass", "fail", "reasons"):
+        t.add_column(col)
+    for name in sorted(set(report.passed) | set(report.failed)):
+        fails = report.failed.get(name, {})
+        t.add_row(name, str(report.passed[name]), str(sum(fails.values())),
+                  ", ".join(f"{r}={c}" for r, c in sorted(fails.items())) or "-")
+    out.print(t)
+    out.print(f"{report.ill_posed} ill-posed item(s) kept out of {report.items}")
+    if report.ill_posed:
+        raise typer.Exit(1)
+
+
+@app.command("score-answer")
+@handles_errors
+def score_answer_cmd(
+    prediction: str = typer.Argument(..., help="A model's output (free text)."),
+    ground_truth: str = typer.Argument(...),
+    answer_type: str = typer.Option("string", "--type", "-t", help="number, count, percent, currency, year, string, "
+                                    "yes_no, choice, list, set, span"),
+    options: Optional[str] = typer.Option(None, help="Choices as A=cat|B=dog|..."),
+) -> None:
+    """Score one prediction against a ground truth, showing what was extracted."""
+    from deltaprompts.verifiers import extract_answer, score_answer_detailed
+
+    opts = None
+    if options:
+        pairs = [p.split("=", 1) for p in options.split("|")]
+        if any(len(p) != 2 for p in pairs):
+            from deltaprompts.errors import UserError
+
+            raise UserError(f"--options {options!r}: expected LETTER=text separated by '|', e.g. A=cat|B=dog")
+        opts = dict(pairs)
+    res = score_answer_detailed(prediction, ground_truth, answer_type, opts)
+    out.print(f"extracted: {extract_answer(prediction)!r}")
+    out.print(f"score: {res.score:g}  ({res.reason})")
+
+
+@app.command()
+@handles_errors
 def schema(
     record: str = typer.Argument("Item", help="Spec, Facts, Node, Question or Item."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Write every record's schema as NAME.schema.json here."),

@@ -30,7 +30,8 @@ from deltaprompts.knobs import resolve_knobs
 from deltaprompts.questions import QuestionTemplate, load_templates, make_question, templates_for
 from deltaprompts.records import ImageRef, Item, Scalar, Spec
 from deltaprompts.rng import item_rng
-from deltaprompts.store import RunStore
+from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.verifiers.checks import balance, check_item
 
 DOMAINS = ("chart", "document", "scene")
 
@@ -48,6 +49,8 @@ class GenerateConfig(BaseModel):
     shard_size: int = Field(default=50, ge=1, description="Images per shard (the unit of work and of resume).")
     template_dirs: list[str] = Field(default_factory=list)
     max_attempts: int = Field(default=6, ge=1, description="Re-draws of a Spec whose questions all fail.")
+    balance_ratio: float | None = Field(default=1.1, gt=1.0, description="Answer balance per question family; None: off.")
+    balance_min: int = Field(default=20, ge=2, description="Question families smaller than this are not balanced.")
 
     @property
     def n_images(self) -> int:
@@ -115,15 +118,23 @@ def _plan(cfg: GenerateConfig, image_index: int) -> tuple[str, int]:
     return cfg.families[image_index % f], image_index // f
 
 
-def _questions(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rendered: Rendered, spec: Spec,
-               want: int, attempt: int, rejects: Counter) -> list[Any]:
-    """Up to `want` distinct well-posed questions for one render (rejections counted by reason)."""
+def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rendered: Rendered, spec: Spec,
+                want: int, attempt: int, rejects: Counter) -> list[Item]:
+    """Up to `want` items with distinct, well-posed questions about one render.
+
+    Each candidate question must execute (no tie, unique referents), have no degenerate step
+    and pass the per-item checks; every rejection is counted by its reason.
+    """
     fam = spec.family
     usable = templates_for(fam, rendered.facts, templates)
     if not usable:
         rejects["no_template"] += 1
         return []
-    out, seen = [], set()
+    image = ImageRef(path=f"images/{fam}/{spec.key}.png", sha256=hashlib.sha256(rendered.png).hexdigest(),
+                     width=rendered.facts.width, height=rendered.facts.height)
+    skills = {t.name: list(t.skills) for t in templates}
+    out: list[Item] = []
+    seen: set[str] = set()
     for slot in range(want * 6):
         if len(out) == want:
             break
@@ -137,75 +148,19 @@ def _questions(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rende
         if q.text in seen:
             rejects["duplicate_question"] += 1
             continue
-        seen.add(q.text)
-        out.append(q)
-    return out
-
-
-def run_shard(cfg: GenerateConfig, k: int, root: str) -> dict[str, Any]:
-    """Render and write shard k of the run under `root`; return its stats. Runs in a worker."""
-    store = RunStore(root)
-    templates = load_templates(tuple(cfg.template_dirs))
-    first, last = k * cfg.shard_size, min((k + 1) * cfg.shard_size, cfg.n_images)
-    rejects: Counter = Counter()
-    results: dict[int, list[Item]] = {}
-    pending = {i: 0 for i in range(first, last)}  # image index -> attempt
-    t0 = time.perf_counter()
-    while pending:
-        specs = {}
-        for i, attempt in pending.items():
-            fam, fidx = _plan(cfg, i)
-            specs[i] = _family(fam).sample(cfg.seed, fidx, cfg.knobs[fam], attempt)
-        by_family: dict[str, list[int]] = {}
-        for i, s in specs.items():
-            by_family.setdefault(s.family, []).append(i)
-        rendered: dict[int, Rendered] = {}
-        for fam, idx in by_family.items():
-            for i, r in zip(idx, _family(fam).render_batch([specs[i] for i in idx])):
-                rendered[i] = r
-        retry = {}
-        for i, attempt in pending.items():
-            want = min(cfg.questions_per_image, cfg.n - i * cfg.questions_per_image)
-            qs = _questions(cfg, templates, rendered[i], specs[i], want, attempt, rejects)
-            if len(qs) < want and attempt + 1 < cfg.max_attempts:
-                rejects["spec_redrawn"] += 1
-                retry[i] = attempt + 1
-                continue
-            results[i] = _items(store, cfg, specs[i], rendered[i], qs, attempt)
-            if len(qs) < want:
-                rejects["gave_up"] += want - len(qs)
-        pending = retry
-    items = [it for i in sorted(results) for it in results[i]]
-    stats = {"shard": k, "images": last - first, "items": len(items), "rejections": dict(sorted(rejects.items())),
-             "seconds": round(time.perf_counter() - t0, 3),
-             "families": dict(Counter(it.family for it in items)),
-             "question_families": dict(Counter(it.question.family for it in items))}
-    store.write_shard(k, [it.model_dump_json() for it in items], stats)
-    return stats
-
-
-def _items(store: RunStore, cfg: GenerateConfig, spec: Spec, rendered: Rendered, questions: list, attempt: int) -> list[Item]:
-    rel = f"images/{spec.family}/{spec.key}.png"
-    store.write_image(rel, rendered.png)
-    image = ImageRef(path=rel, sha256=hashlib.sha256(rendered.png).hexdigest(),
-                     width=rendered.facts.width, height=rendered.facts.height)
-    fam = _family(spec.family)
-    out = []
-    for q in questions:
-        tags = {"domain": fam.domain, "knobs": spec.knobs, "question_family": q.family,
-                "skills": _skills(cfg, q.family), "steps": _steps(q.program), "answer_type": q.answer_type}
-        prov = {"generator": f"{spec.family}@{spec.version}", "deltaprompts": deltaprompts.__version__,
+        tags = {"domain": rendered.facts.domain, "knobs": spec.knobs, "question_family": q.family,
+                "skills": skills.get(q.family, []), "steps": _steps(q.program), "answer_type": q.answer_type}
+        prov = {"generator": f"{fam}@{spec.version}", "deltaprompts": deltaprompts.__version__,
                 "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
-        out.append(Item(id=Item.make_id(spec, q), family=spec.family, family_version=spec.version, spec=spec,
-                        image=image, facts=rendered.facts, question=q, tags=tags, provenance=prov))
+        item = Item(id=Item.make_id(spec, q), family=fam, family_version=spec.version, spec=spec, image=image,
+                    facts=rendered.facts, question=q, tags=tags, provenance=prov)
+        reasons = check_item(item)
+        if reasons:
+            rejects[reasons[0]] += 1
+            continue
+        seen.add(q.text)
+        out.append(item)
     return out
-
-
-def _skills(cfg: GenerateConfig, question_family: str) -> list[str]:
-    for t in load_templates(tuple(cfg.template_dirs)):
-        if t.name == question_family:
-            return list(t.skills)
-    return []
 
 
 def _steps(node: Any) -> int:
@@ -268,8 +223,35 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     return finalize(store, cfg, manifest | ({"started": old["started"]} if old else {}), time.perf_counter() - t0)
 
 
+def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
+    """Drop over-represented answers per question family (see verifiers.checks.balance).
+
+    The decision is written first (`balance.json`), then each shard is rewritten without the
+    dropped items; a kill in between is finished by the next --resume with the same decision.
+    """
+    path = store.root / "balance.json"
+    if path.exists():
+        dropped = set(json.loads(path.read_text())["dropped"])
+    else:
+        dropped = balance(list(store.iter_items()), cfg.balance_ratio, cfg.balance_min) if cfg.balance_ratio else set()
+        atomic_write(path, json.dumps({"ratio": cfg.balance_ratio, "dropped": sorted(dropped)}, indent=0))
+    for k in range(cfg.n_shards):
+        lines = store.shard_path(k).read_text().splitlines()
+        keep = [line for line in lines if json.loads(line)["id"] not in dropped]
+        stats = store.shard_stats(k)
+        removed = stats["items"] - len(keep)  # from the stats, so a kill between the two writes is repaired
+        if removed == 0:
+            continue
+        items = [Item.model_validate_json(line) for line in keep]
+        stats.update(items=len(items), families=dict(Counter(it.family for it in items)),
+                     question_families=dict(Counter(it.question.family for it in items)))
+        stats["rejections"]["answer_imbalance"] = stats["rejections"].get("answer_imbalance", 0) + removed
+        store.write_shard(k, keep, stats)
+
+
 def finalize(store: RunStore, cfg: GenerateConfig, manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """Sum the shard counters into the manifest and mark the run complete."""
+    """Balance answers, sum the shard counters into the manifest and mark the run complete."""
+    apply_balance(store, cfg)
     counts: Counter = Counter()
     rejections: Counter = Counter()
     fams: Counter = Counter()
