@@ -163,6 +163,50 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
     return out
 
 
+def run_shard(cfg: GenerateConfig, k: int, root: str) -> dict[str, Any]:
+    """Render and write shard k of the run under `root`; return its stats. Runs in a worker."""
+    store = RunStore(root)
+    templates = load_templates(tuple(cfg.template_dirs))
+    first, last = k * cfg.shard_size, min((k + 1) * cfg.shard_size, cfg.n_images)
+    rejects: Counter = Counter()
+    results: dict[int, list[Item]] = {}
+    pending = {i: 0 for i in range(first, last)}  # image index -> attempt
+    t0 = time.perf_counter()
+    while pending:
+        specs = {}
+        for i, attempt in pending.items():
+            fam, fidx = _plan(cfg, i)
+            specs[i] = _family(fam).sample(cfg.seed, fidx, cfg.knobs[fam], attempt)
+        by_family: dict[str, list[int]] = {}
+        for i, s in specs.items():
+            by_family.setdefault(s.family, []).append(i)
+        rendered: dict[int, Rendered] = {}
+        for fam, idx in by_family.items():
+            for i, r in zip(idx, _family(fam).render_batch([specs[i] for i in idx])):
+                rendered[i] = r
+        retry = {}
+        for i, attempt in pending.items():
+            want = min(cfg.questions_per_image, cfg.n - i * cfg.questions_per_image)
+            items = _make_items(cfg, templates, rendered[i], specs[i], want, attempt, rejects)
+            if len(items) < want and attempt + 1 < cfg.max_attempts:
+                rejects["spec_redrawn"] += 1
+                retry[i] = attempt + 1
+                continue
+            if items:
+                store.write_image(items[0].image.path, rendered[i].png)
+            results[i] = items
+            if len(items) < want:
+                rejects["gave_up"] += want - len(items)
+        pending = retry
+    items = [it for i in sorted(results) for it in results[i]]
+    stats = {"shard": k, "images": sum(1 for i in results if results[i]), "items": len(items),
+             "rejections": dict(sorted(rejects.items())), "seconds": round(time.perf_counter() - t0, 3),
+             "families": dict(Counter(it.family for it in items)),
+             "question_families": dict(Counter(it.question.family for it in items))}
+    store.write_shard(k, [it.model_dump_json() for it in items], stats)
+    return stats
+
+
 def _steps(node: Any) -> int:
     return 1 + sum(_steps(a) for a in node.args)
 
