@@ -30,9 +30,6 @@ document.querySelectorAll('.card').forEach(c=>c.style.display=(f==='all'||c.data
 
 def _card(item: dict, rel_root: str) -> str:
     q = item["question"]
-    opts = ""
-    if q.get("options"):
-        opts = "<div>" + " ".join(f"({html.escape(k)}) {html.escape(v)}" for k, v in q["options"].items()) + "</div>"
     tags = item["tags"]
     chips = [item["family"], tags.get("question_family", ""), q["answer_type"], f"{tags.get('steps', '?')} steps",
              *tags.get("skills", [])]
@@ -41,7 +38,7 @@ def _card(item: dict, rel_root: str) -> str:
     img = html.escape(f"{rel_root}/{item['image']['path']}")
     return (f'<div class="card" data-family="{html.escape(item["family"])}">'
             f'<a href="{img}" target="_blank"><img loading="lazy" src="{img}" alt="item {item["id"]}"></a>'
-            f'<div class="body"><div class="q">{html.escape(q["text"])}</div>{opts}'
+            f'<div class="body"><div class="q">{html.escape(q["text"])}</div>'
             f'<div class="a">Answer: {html.escape(q["answer"])}</div>'
             f'<div class="tags">{"".join(f"<span>{html.escape(str(c))}</span>" for c in chips if c)}</div>'
             f'<details><summary>program</summary><pre>{program}</pre></details>'
