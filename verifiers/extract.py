@@ -9,10 +9,10 @@ import unicodedata
 #: longer ones are reasoning without a conclusion, and guessing a span from them is worse than None.
 SHORT_OUTPUT_CHARS = 200
 
-# "Answer:", "Final answer:", "The answer is", "the correct answer is"; the marker's last occurrence wins.
-_MARKER = re.compile(
-    r"\b(?:final\s+|correct\s+)?answer\b\s*(?:is\b\s*:?|[:：=])[ \t]*", re.IGNORECASE
-)
+# "Answer:", "Final answer:", "The answer is", "**Answer**:"; anchored at the word "answer", whose
+# last occurrence is found with rfind, so long reasoning is not scanned by a regex.
+_MARKER = re.compile(r"answer\b[*_]*\s*(?:is\b\s*:?|[:=])[ \t*_]*", re.IGNORECASE)
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
 _LATEX_WRAPPER = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|operatorname)\s*\{([^{}]*)\}")
 _LATEX_ESCAPES = (("\\%", "%"), ("\\$", "$"), ("\\,", ""), ("\\!", ""), ("\\ ", " "), ("\\left", ""), ("\\right", ""))
 # Single-delimiter emphasis (_x_, *x*) only where the delimiters hug a word, so snake_case survives.
@@ -28,6 +28,13 @@ def normalize_text(text: str) -> str:
     if text.isascii():
         return text
     return unicodedata.normalize("NFKC", text).replace("\u2212", "-")
+
+
+def _lower(text: str) -> str:
+    """`text` lower-cased with the same length, so that offsets found in it index `text` too."""
+    lower = text.lower()
+    # A few characters (U+0130) lower-case to two; the tags and markers searched for are ASCII.
+    return lower if len(lower) == len(text) else text.translate(_ASCII_LOWER)
 
 
 def _boxed(text: str) -> str | None:
@@ -54,21 +61,25 @@ def _boxed(text: str) -> str | None:
 
 def _after_marker(text: str) -> str | None:
     """Text after the last answer marker: the rest of its line, or the next non-empty line."""
-    last = None
-    for last in _MARKER.finditer(text):
-        pass
-    if last is None:
+    lower = _lower(text)
+    end = len(lower)
+    while (at := lower.rfind("answer", 0, end)) != -1:
+        end = at
+        if at and (lower[at - 1].isalnum() or lower[at - 1] == "_"):
+            continue  # "reanswer", "_answer"
+        m = _MARKER.match(text, at)
+        if m is None:
+            continue
+        for line in text[m.end() :].split("\n"):
+            if line.strip(" \t*_#:"):
+                return line
         return None
-    rest = text[last.end() :]
-    for line in rest.split("\n"):
-        if line.strip(" \t*_#:"):
-            return line
     return None
 
 
 def _locate(text: str) -> str | None:
     """Pick the answer region of an output whose reasoning block is already cut off."""
-    lower = text.lower()
+    lower = _lower(text)
     open_at = lower.rfind("<answer>")
     if open_at != -1:
         close_at = lower.find("</answer>", open_at)
@@ -101,11 +112,11 @@ def clean_answer(answer: str) -> str:
     if "*" in answer or "_" in answer:
         answer = _EMPHASIS.sub(r"\2", answer)
     answer = _SPACES.sub(" ", answer).strip(" \n#")
-    if len(answer) > 2 and answer[0] == "$" and answer[-1] == "$" and answer.count("$") == 2:
-        answer = answer[1:-1]
-    for _ in range(3):  # quotes inside punctuation inside quotes: '"B".' -> B
+    for _ in range(3):  # wrappers nest: '"$5$".' -> 5
         answer = answer.rstrip(_TRAILING).lstrip(_LEADING)
         if len(answer) >= 2 and answer[0] in _QUOTES and answer[-1] in _QUOTES:
+            answer = answer[1:-1].strip()
+        elif len(answer) > 2 and answer[0] == "$" and answer[-1] == "$" and answer.count("$") == 2:
             answer = answer[1:-1].strip()
         else:
             break
@@ -126,7 +137,7 @@ def extract_answer(text: str) -> str | None:
     if not isinstance(text, str):
         return None
     text = normalize_text(text)
-    lower = text.lower()
+    lower = _lower(text)
     close_at = lower.rfind("</think>")
     if close_at != -1:
         text = text[close_at + len("</think>") :]

@@ -7,6 +7,8 @@ import functools
 import importlib.util
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from multiprocessing.connection import Connection
 
@@ -19,6 +21,7 @@ INNER_TIMEOUT_S = 4
 _STARTUP_TIMEOUT_S = 120.0
 
 
+@functools.cache
 def available() -> bool:
     """Whether Math-Verify is installed (the optional extra `deltaprompts[math]`)."""
     return importlib.util.find_spec("math_verify") is not None
@@ -37,6 +40,9 @@ def _serve(conn: Connection) -> None:
 
     @functools.lru_cache(maxsize=4096)  # the same ground truth is scored against many samples
     def parsed(text: str) -> list:
+        # Without delimiters Math-Verify only tries a plain-expression reading ("\\sqrt{2}" -> nothing).
+        if not any(mark in text for mark in ("$", "\\boxed", "\\(", "\\[")):
+            text = f"${text}$"
         return parse(text, parsing_timeout=INNER_TIMEOUT_S)
 
     def value(text: str) -> float | None:
@@ -74,14 +80,28 @@ def _serve(conn: Connection) -> None:
 # ---- parent side -------------------------------------------------------------------------------
 
 
+def _serve_fd(fd: int) -> None:
+    """Entry point of the worker process: serve on the socket inherited as file descriptor `fd`."""
+    _serve(Connection(fd))
+
+
 class _Worker:
-    """One spawned worker process and its pipe; spawn, because forking a threaded parent can deadlock."""
+    """One worker process and its socket.
+
+    A plain subprocess rather than multiprocessing's spawn: spawn re-imports the caller's
+    __main__ (breaking scripts without a main guard and `python -` pipelines), and fork from a
+    threaded parent can deadlock. Requests go over an inherited socket, so stray prints on the
+    worker's stdout cannot corrupt them. POSIX only (pass_fds).
+    """
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(child,), daemon=True, name="deltaprompts-math-verify")
-        self.proc.start()
+        self.conn, child = multiprocessing.Pipe()
+        code = "import sys; from deltaprompts.verifiers.latex import _serve_fd; _serve_fd(int(sys.argv[1]))"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code, str(child.fileno())],
+            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL,
+        )
         child.close()
         self.owner = os.getpid()
         if not self.conn.poll(_STARTUP_TIMEOUT_S):
@@ -100,9 +120,8 @@ class _Worker:
         return self.conn.recv()
 
     def kill(self) -> None:
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(timeout=5)
+        self.proc.kill()
+        self.proc.wait(timeout=10)
         self.conn.close()
 
 
@@ -118,6 +137,9 @@ def _call(op: str, *args: str) -> tuple[object, str]:
     with _lock:
         if _worker is not None and _worker.owner != os.getpid():
             _worker = None  # inherited through fork: the pipe belongs to the parent process
+        elif _worker is not None and _worker.proc.poll() is not None:
+            _worker.kill()  # it died (killed from outside, out of memory): start another
+            _worker = None
         if _worker is None:
             _worker = _Worker()
         try:

@@ -26,11 +26,12 @@ _NUMBER = re.compile(
       |(?P<abbr>k|K|M|m|B|bn|Bn|BN|mn|Mn|MM)(?![A-Za-z]))?
     (?P<pct>\s*(?:%|percent\b|per\s?cent\b|pct\b))?
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
-_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_FRACTION = re.compile(r"([-+]?)(\d+)\s*/\s*(\d+)")
-_DIGIT = re.compile(r"\d")
+# ASCII digits only: NFKC already folds full-width digits, and other scripts' digits are not numbers here.
+_GROUPED = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", re.ASCII)
+_FRACTION = re.compile(r"([-+]?)(\d+)\s*/\s*(\d+)", re.ASCII)
+_DIGIT = re.compile(r"\d", re.ASCII)
 _WORD = re.compile(r"[a-z]+")
 
 _SCALE_WORDS = {"hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
@@ -93,7 +94,7 @@ def find_numbers(text: str, *, money: bool = False, words: bool = True) -> list[
             try:
                 value *= 10.0 ** int(m["exp"])
             except OverflowError:
-                value = math.inf
+                value = math.inf if value else 0.0
         if m["word"]:
             value *= _SCALE_WORDS[m["word"].lower()]
         elif m["abbr"] and money:
@@ -105,10 +106,12 @@ def find_numbers(text: str, *, money: bool = False, words: bool = True) -> list[
 def parse_fraction(text: str) -> float | None:
     """The value of a text that is exactly a plain fraction such as '3/4' or '-1 / 8', else None."""
     m = _FRACTION.fullmatch(text)
-    if m is None or int(m[3]) == 0:
+    if m is None:
         return None
-    value = int(m[2]) / int(m[3])
-    return -value if m[1] == "-" else value
+    num, den = float(m[2]), float(m[3])  # float, not int: int() refuses strings over 4,300 digits
+    if den == 0 or math.isinf(num) and math.isinf(den):
+        return None
+    return -num / den if m[1] == "-" else num / den
 
 
 def single_value(nums: list[Num]) -> tuple[Num | None, str]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from deltaprompts.errors import UserError
 from deltaprompts.verifiers.anls import ANLS_THRESHOLD, anls, normalize_span
 from deltaprompts.verifiers.latex import latex_canonical, latex_equal, latex_value
 from deltaprompts.verifiers.numbers import (
@@ -24,10 +25,17 @@ from deltaprompts.verifiers.text import normalize_string, parse_choice, parse_ye
 DEFAULT_REL_TOL = 0.05
 DEFAULT_ABS_TOL = 1e-6
 
+# Two plain words in a row ("I do not know") are prose: Math-Verify would read them as a product of
+# symbols, which would turn an unanswered question into a wrong answer.
+_PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 _LATEX_NUMBER = re.compile(r"\\(?:[dt]?frac|sqrt|pi|cdot|times)\b")
-_NUMERIC = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?%?")
+_NUMERIC = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?%?", re.ASCII)
 # List separators: ; | & newline "and", and commas that are not thousands separators ("1,000" stays whole).
 _LIST_SEP = re.compile(r"\s*(?:[;|&\n]|\band\b|(?<!\d),|,(?!\d{3}(?!\d)))\s*", re.IGNORECASE)
+
+
+class VerifierError(UserError, ValueError):
+    """A scoring call names an unknown answer type or tolerance, a bad option set or a bad ground truth."""
 
 
 class Unreadable(Exception):
@@ -59,7 +67,6 @@ class Rule:
     compare: Callable[[Any, Any, Context], float]
     canon: Callable[[Any, Context], str]
     keywords: frozenset[str]
-    exact: bool  # equal canonical classes <=> equal answers (no tolerance, no fuzzy matching)
 
 
 def _one_number(text: str, words: bool = True, money: bool = False) -> tuple[Num | None, str]:
@@ -179,13 +186,15 @@ def _canon_span(value: str, ctx: Context) -> str:
 
 
 def _read_latex(text: str, ctx: Context, truth: bool) -> tuple[str | None, str]:
-    return (text, "") if text.strip() else (None, "no_value")
+    if not text.strip() or _PROSE.search(text):
+        return None, "no_value"
+    return text, ""
 
 
 def _same_latex(pred: str, truth: str, ctx: Context) -> float:
     same, reason = latex_equal(truth, pred)
     if reason == "bad_ground_truth":
-        raise ValueError(f"ground truth {truth!r} is not a LaTeX expression Math-Verify can parse")
+        raise VerifierError(f"ground truth {truth!r} is not a LaTeX expression Math-Verify can parse")
     if same is None:
         raise Unreadable(reason)
     return 1.0 if same else 0.0
@@ -291,18 +300,18 @@ def _canon_set(parts: list[str], ctx: Context) -> str:
 _TOL = frozenset({"rel_tol", "abs_tol"})
 _exact_int = (_same_exact, _canon_number)
 RULES: dict[str, Rule] = {
-    "number": Rule(_read_number, _same_number, _canon_number, _TOL, exact=False),
-    "count": Rule(_integer_reader(words=True), *_exact_int, frozenset(), exact=True),
-    "percent": Rule(_read_percent, _same_percent, _canon_percent, _TOL, exact=False),
-    "currency": Rule(_read_currency, _same_currency, _canon_currency, _TOL, exact=False),
-    "year": Rule(_integer_reader(words=False), *_exact_int, frozenset(), exact=True),
-    "string": Rule(_read_string, _same_exact, _canon_identity, frozenset({"synonyms"}), exact=True),
-    "yes_no": Rule(_read_yes_no, _same_exact, _canon_identity, frozenset(), exact=True),
-    "choice": Rule(_read_choice, _same_exact, _canon_identity, frozenset(), exact=True),
-    "list": Rule(_read_elements, _same_list, _canon_list, _TOL | {"element_type", "synonyms"}, exact=False),
-    "set": Rule(_read_elements, _same_set, _canon_set, _TOL | {"element_type", "synonyms"}, exact=False),
-    "span": Rule(_read_span, _same_span, _canon_span, frozenset({"threshold"}), exact=False),
-    "latex": Rule(_read_latex, _same_latex, _canon_latex, frozenset(), exact=False),
+    "number": Rule(_read_number, _same_number, _canon_number, _TOL),
+    "count": Rule(_integer_reader(words=True), *_exact_int, frozenset()),
+    "percent": Rule(_read_percent, _same_percent, _canon_percent, _TOL),
+    "currency": Rule(_read_currency, _same_currency, _canon_currency, _TOL),
+    "year": Rule(_integer_reader(words=False), *_exact_int, frozenset()),
+    "string": Rule(_read_string, _same_exact, _canon_identity, frozenset({"synonyms"})),
+    "yes_no": Rule(_read_yes_no, _same_exact, _canon_identity, frozenset()),
+    "choice": Rule(_read_choice, _same_exact, _canon_identity, frozenset()),
+    "list": Rule(_read_elements, _same_list, _canon_list, _TOL | {"element_type", "synonyms"}),
+    "set": Rule(_read_elements, _same_set, _canon_set, _TOL | {"element_type", "synonyms"}),
+    "span": Rule(_read_span, _same_span, _canon_span, frozenset({"threshold"})),
+    "latex": Rule(_read_latex, _same_latex, _canon_latex, frozenset()),
 }
 #: Types a list or set element may have.
 ELEMENT_TYPES = ("count", "currency", "number", "percent", "string", "year", "yes_no")

@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deltaprompts.errors import UserError
 from deltaprompts.verifiers.extract import clean_answer, extract_answer, normalize_text
-from deltaprompts.verifiers.rules import ELEMENT_TYPES, RULES, Context, Rule, Unreadable
+from deltaprompts.verifiers.rules import ELEMENT_TYPES, RULES, Context, Rule, Unreadable, VerifierError
 from deltaprompts.verifiers.text import normalize_string, synonym_map
 
 #: Every answer type `score_answer` accepts; docs/verifiers.md states each one's rules.
 ANSWER_TYPES: tuple[str, ...] = tuple(sorted(RULES))
-#: Reason tags of a ScoreResult whose prediction was read (the rest mean "unparseable").
-PARSED_REASONS = frozenset({"match", "mismatch", "partial"})
 
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _DEFAULTS = {name: Context(rel_tol=0.0) if name in ("list", "set") else Context() for name in RULES}
-
-
-class VerifierError(UserError, ValueError):
-    """A scoring call names an unknown answer type or tolerance, a bad option set or a bad ground truth."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +40,7 @@ class ScoreResult:
 def _unknown(kind: str, value: object, allowed: Iterable[str]) -> VerifierError:
     allowed = sorted(allowed)
     hint = difflib.get_close_matches(str(value), allowed, n=1)
-    maybe = f"; did you mean {hint[0]!r}?" if hint else ""
+    maybe = f"; did you mean {hint[0]!r}?" if hint else "."
     return VerifierError(f"unknown {kind} {value!r}{maybe} Allowed: {', '.join(allowed) or '(none)'}")
 
 
@@ -98,11 +92,43 @@ def _context(answer_type: str, rule: Rule, options: Mapping[str, str] | None, to
 
 
 def _truth(answer_type: str, rule: Rule, ground_truth: str, ctx: Context) -> Any:
-    text = clean_answer(normalize_text(ground_truth)) if isinstance(ground_truth, str) else ""
-    value, reason = rule.read(text, ctx, True) if text else (None, "empty")
+    value, reason = rule.read(clean_answer(normalize_text(ground_truth)), ctx, True)
     if value is None:
         raise VerifierError(f"ground truth {ground_truth!r} is not a valid {answer_type!r} answer ({reason})")
     return value
+
+
+# Items are scored against many samples each; the parsed ground truth and options are cached for
+# calls without tolerance keywords (the common case), keyed by hashable copies of the arguments.
+@functools.lru_cache(maxsize=1024)
+def _plain_context(answer_type: str, options_key: tuple[tuple[str, str], ...] | None) -> Context:
+    return _context(answer_type, RULES[answer_type], dict(options_key) if options_key else None, {})
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain_truth(answer_type: str, ground_truth: str, options_key: tuple[tuple[str, str], ...] | None) -> Any:
+    return _truth(answer_type, RULES[answer_type], ground_truth, _plain_context(answer_type, options_key))
+
+
+def _prepare(
+    answer_type: str, options: Mapping[str, str] | None, tolerances: dict[str, Any], ground_truth: Any = None
+) -> tuple[Rule, Context, Any]:
+    """Validate one call's arguments; returns its rule, context and parsed ground truth (if given)."""
+    rule = _rule(answer_type)
+    if options is not None and not isinstance(options, Mapping):
+        raise VerifierError(f"options must be a dict of letter -> text, not {type(options).__name__}")
+    if ground_truth is not None:
+        if isinstance(ground_truth, (int, float)) and not isinstance(ground_truth, bool):
+            ground_truth = str(ground_truth)
+        if not isinstance(ground_truth, str) or not ground_truth.strip():
+            raise VerifierError(f"ground truth must be a non-empty string, not {ground_truth!r}")
+    if tolerances:
+        ctx = _context(answer_type, rule, options, tolerances)
+        truth = None if ground_truth is None else _truth(answer_type, rule, ground_truth, ctx)
+        return rule, ctx, truth
+    key = tuple(options.items()) if options else None
+    ctx = _plain_context(answer_type, key)
+    return rule, ctx, None if ground_truth is None else _plain_truth(answer_type, ground_truth, key)
 
 
 def score_answer_detailed(
@@ -121,9 +147,7 @@ def score_answer_detailed(
     ValueError) for an unknown answer type or keyword, bad options, or an unreadable ground truth;
     never for an odd prediction.
     """
-    rule = _rule(answer_type)
-    ctx = _context(answer_type, rule, options, tolerances)
-    truth = _truth(answer_type, rule, ground_truth, ctx)
+    rule, ctx, truth = _prepare(answer_type, options, tolerances, ground_truth)
     answer = extract_answer(prediction)
     if answer is None:
         return ScoreResult(0.0, False, "no_answer", None)
@@ -163,8 +187,7 @@ def canonicalize(
     class is the value itself (e.g. '95.2' and '100' differ although both are within 5% of 100).
     Raises VerifierError for an unknown answer type, keyword or bad options.
     """
-    rule = _rule(answer_type)
-    ctx = _context(answer_type, rule, options, tolerances)
+    rule, ctx, _ = _prepare(answer_type, options, tolerances)
     extracted = extract_answer(answer)
     if extracted is None:
         return None
