@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Scalar = Union[str, int, float, bool]
 Box = tuple[float, float, float, float]
@@ -61,6 +61,14 @@ class TextSpan(Record):
     role: str
 
 
+def _as_json_shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_json_shape(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_as_json_shape(v) for v in value]
+    return value
+
+
 class Facts(Record):
     """Ground truth exposed by a render. Question programs run over `entities` and `fields`."""
 
@@ -73,6 +81,12 @@ class Facts(Record):
     texts: list[TextSpan] = Field(default_factory=list)
     context: dict[str, Any] = Field(default_factory=dict, description="Words for phrasing: nouns, units, labels.")
     extra: dict[str, Any] = Field(default_factory=dict, description="Domain detail: axes and legend boxes, colours.")
+
+    @field_validator("context", "extra", mode="after")
+    @classmethod
+    def _json_shaped(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Tuples become lists, as they come back from JSON, so a Facts equals its round trip."""
+        return _as_json_shape(value)
 
     def entity(self, entity_id: str) -> Entity:
         """Return the entity with this id; raises KeyError if absent."""
