@@ -68,7 +68,13 @@ def generate(
     cfg = GenerateConfig(families=fams, n=n, seed=seed, knobs=resolve_all_knobs(fams, parse_knob_args(knob or [])),
                          questions_per_image=questions_per_image, mc_fraction=mc_fraction, shard_size=shard_size,
                          template_dirs=[str(t.resolve()) for t in templates or []])
-    command = "deltaprompts " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    # the command that reproduces this run, spelled out from what was resolved (all knobs included)
+    parts = ["deltaprompts", "generate", "--family", ",".join(fams), "--n", str(n), "--seed", str(seed),
+             "--workers", str(workers), "--out", str(out_dir), "--questions-per-image", str(questions_per_image),
+             "--mc-fraction", str(mc_fraction), "--shard-size", str(shard_size)]
+    parts += [a for t in cfg.template_dirs for a in ("--templates", t)]
+    parts += [a for f, ks in cfg.knobs.items() for k, v in ks.items() for a in ("--knob", f"{f}:{k}={v}")]
+    command = " ".join(shlex.quote(p) for p in parts)
     t0 = time.perf_counter()
     with Progress(TextColumn("[bold]generate"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=quiet, transient=False) as bar:

@@ -59,11 +59,12 @@ def test_user_template_folder_is_loaded_and_duplicates_are_errors(tmp_path):
     names = [t.name for t in load_templates((str(tmp_path),))]
     assert "mine.count_color" in names
     builtin = load_templates()
-    if builtin:
-        (tmp_path / "dup.yaml").write_text(GOOD.replace("scene.count_color", builtin[0].name)
-                                           .replace("domain: scene", f"domain: {builtin[0].domain}"))
-        with pytest.raises(TemplateError, match="defined twice"):
-            load_templates((str(tmp_path),))
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    (dup / "dup.yaml").write_text(GOOD.replace("scene.count_color", builtin[0].name)
+                                  .replace("domain: scene", f"domain: {builtin[0].domain}"))
+    with pytest.raises(TemplateError, match=f"{builtin[0].name!r} is defined twice"):
+        load_templates((str(dup),))
 
 
 def test_threshold_slots_fall_strictly_between_values(tmp_path):
