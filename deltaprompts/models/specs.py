@@ -18,6 +18,7 @@ SCHEMES: Registry[tuple[Factory, str]] = Registry(
         "deltaprompts.models.openai_backend",
         "deltaprompts.models.replay",
         "deltaprompts.models.simulated",
+        "deltaprompts.models.toy",
     ),
 )
 

@@ -1,0 +1,1 @@
+"""The toy lab: build and ship a tiny trained teacher-student VLM pair; distillation."""
