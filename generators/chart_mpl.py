@@ -1,0 +1,440 @@
+"""The matplotlib chart renderer: draws a ChartData with Agg and reads Facts back from the artists."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import matplotlib
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.artist import Artist
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.ticker import ScalarFormatter
+from matplotlib.transforms import Bbox, IdentityTransform
+from PIL import Image
+
+from deltaprompts.errors import RenderError
+from deltaprompts.generators.base import png_bytes
+from deltaprompts.generators.chart_sampling import chart_context, color_name, palette_of, slice_colors
+from deltaprompts.generators.chart_spec import ChartData
+from deltaprompts.records import Entity, Facts, TextSpan
+
+# Per theme: axes face (None: the background), text, grid and spine colours, visible spines,
+# and whether the title is bold and left-aligned.
+THEME_STYLE: dict[str, dict[str, Any]] = {
+    "plain": {"face": None, "text": "#222222", "grid": "#d9d9d9", "spine": "#333333",
+              "spines": ("left", "bottom", "top", "right"), "title_left": False},
+    "minimal": {"face": None, "text": "#333333", "grid": "#e6e6e6", "spine": "#999999",
+                "spines": ("bottom",), "title_left": True},
+    "gray": {"face": "#ebebeb", "text": "#333333", "grid": "#ffffff", "spine": "#ffffff",
+             "spines": (), "title_left": False},
+    "dark": {"face": None, "text": "#e6e6e6", "grid": "#45454d", "spine": "#8a8a90",
+             "spines": ("left", "bottom"), "title_left": True},
+}
+MARKER_PT = 6.0  # line marker diameter in points
+
+
+@dataclass
+class Mark:
+    """One drawn data mark: a bar rectangle, a pie wedge, or a line point (artist None)."""
+
+    id: str
+    series: int
+    category: int
+    artist: Artist | None = None
+    point: tuple[float, float] | None = None  # data coordinates of a line point
+
+
+@dataclass
+class Drawn:
+    """A built chart figure (laid out, not yet rendered) and the artists Facts are read from."""
+
+    fig: Figure
+    ax: Any
+    marks: list[Mark] = field(default_factory=list)
+    value_texts: list[tuple[Text, str]] = field(default_factory=list)  # (label, mark id)
+    category_texts: list[Text] = field(default_factory=list)  # a pie's slice names at the rim
+    legend: Any = None
+    title: Text | None = None
+
+
+@lru_cache(maxsize=8)
+def _check_font(family: str) -> str:
+    try:
+        return font_manager.findfont(family, fallback_to_default=False)
+    except ValueError:
+        raise RenderError(f"style.font_family {family!r} is not installed for matplotlib; use 'DejaVu Sans'") from None
+
+
+def fmt_value(value: float, decimals: int, unit: str) -> str:
+    """How a value label reads: thousands separators, the chart's decimals, a % sign for percent units."""
+    return f"{value:,.{decimals}f}" + ("%" if unit == "%" else "")
+
+
+def _ink(hex_color: str) -> str:
+    """Black or white, whichever reads better on this fill colour."""
+    r, g, b = (int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "#ffffff"
+
+
+def _box(bbox: Bbox, height: int) -> tuple[float, float, float, float]:
+    """A display-space Bbox (origin bottom-left) as an image box (origin top-left, y down)."""
+    return (round(float(bbox.x0), 2), round(float(height - bbox.y1), 2),
+            round(float(bbox.x1), 2), round(float(height - bbox.y0), 2))
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...], min_area: float = 1.0) -> bool:
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    return w > 0 and h > 0 and w * h >= min_area
+
+
+def mark_extent(d: Drawn, m: Mark) -> Bbox:
+    """A mark's display-space box (origin bottom-left): the artist's extent, or a line point's marker."""
+    if m.artist is not None:
+        return m.artist.get_window_extent()
+    px, py = d.ax.transData.transform(m.point)
+    r = MARKER_PT * d.fig.dpi / 72 / 2
+    return Bbox.from_extents(px - r, py - r, px + r, py + r)
+
+
+def build_figure(data: ChartData) -> Drawn:
+    """Build and lay out the matplotlib Figure of a chart; raises RenderError on a bad style."""
+    st = data.style
+    theme = THEME_STYLE.get(st.theme)
+    if theme is None:
+        raise RenderError(f"style.theme {st.theme!r} is unknown; allowed: {', '.join(THEME_STYLE)}")
+    _check_font(st.font_family)
+    fig = Figure(figsize=(st.width_px / st.dpi, st.height_px / st.dpi), dpi=st.dpi, facecolor=st.background)
+    FigureCanvasAgg(fig)
+    d = Drawn(fig=fig, ax=fig.add_subplot())
+    d.ax.set_facecolor(theme["face"] or st.background)
+    {"pie": _draw_pie, "line": _draw_lines}.get(data.chart_type, _draw_bars)(d, data, theme)
+    if data.chart_type != "pie":
+        _decorate_axes(d, data, theme)
+    bold = theme["title_left"]
+    chars = max(12, int(0.9 * st.width_px / ((0.66 if bold else 0.6) * st.title_size * st.dpi / 72)))
+    d.title = d.ax.set_title("\n".join(textwrap.wrap(data.title, chars)), fontsize=st.title_size, color=theme["text"],
+                             pad=10, loc="left" if bold else "center", fontweight="bold" if bold else "normal")
+    _add_legend(d, data, theme)
+    layout(d, data)
+    return d
+
+
+def _draw_bars(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
+    st, ax, kind = data.style, d.ax, data.chart_type
+    n_ser, x = len(data.series), np.arange(len(data.categories), dtype=float)
+    bottom = np.zeros(len(x))
+    for s, ser in enumerate(data.series):
+        vals = np.array(ser.values)
+        width = st.bar_width / n_ser if kind == "grouped_bar" else st.bar_width
+        offset = (s - (n_ser - 1) / 2) * width if kind == "grouped_bar" else 0.0
+        kw: dict[str, Any] = {"color": ser.color, "label": ser.name, "zorder": 2}
+        if kind == "stacked_bar":  # a thin background-coloured seam between segments
+            kw.update(edgecolor=st.background, linewidth=0.6, bottom=bottom)
+        bars = (ax.barh(x + offset, vals, height=width, **kw) if kind == "hbar"
+                else ax.bar(x + offset, vals, width=width, **kw))
+        d.marks += [Mark(id=f"s{s}c{c}", series=s, category=c, artist=rect) for c, rect in enumerate(bars.patches)]
+        if st.value_labels:
+            inside = kind == "stacked_bar"
+            texts = ax.bar_label(bars, labels=[fmt_value(v, st.value_decimals, data.unit) for v in vals],
+                                 label_type="center" if inside else "edge", padding=0 if inside else 2,
+                                 fontsize=st.font_size * 0.85, color=_ink(ser.color) if inside else theme["text"])
+            d.value_texts += [(t, f"s{s}c{c}") for c, t in enumerate(texts)]
+        bottom = bottom + vals if kind == "stacked_bar" else np.maximum(bottom, vals)
+    # first guess of the headroom; layout() widens it until labels and an inside legend fit
+    head = 1.05 + 0.08 * st.value_labels + 0.22 * (st.legend and not st.legend_loc.startswith("outside"))
+    if kind == "hbar":
+        ax.set_xlim(0, bottom.max() * head)
+        ax.set_yticks(list(x), data.categories)
+        ax.invert_yaxis()  # first category at the top, as people read a ranking
+    else:
+        ax.set_ylim(0, bottom.max() * head)
+        ax.set_xticks(list(x), data.categories)
+
+
+def _draw_lines(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
+    st, ax = data.style, d.ax
+    x = np.arange(len(data.categories), dtype=float)
+    for s, ser in enumerate(data.series):
+        ax.plot(x, ser.values, color=ser.color, linewidth=st.line_width, label=ser.name, zorder=3,
+                marker="o" if st.line_markers else None, markersize=MARKER_PT, solid_capstyle="round")
+        for c, v in enumerate(ser.values):
+            d.marks.append(Mark(id=f"s{s}c{c}", series=s, category=c, point=(float(x[c]), float(v))))
+            if st.value_labels:
+                t = ax.annotate(fmt_value(v, st.value_decimals, data.unit), (x[c], v), xytext=(0, 5),
+                                textcoords="offset points", ha="center", va="bottom",
+                                fontsize=st.font_size * 0.8, color=theme["text"], zorder=4)
+                d.value_texts.append((t, f"s{s}c{c}"))
+    ax.margins(x=0.04, y=0.08)
+    ax.autoscale_view()
+    lo, hi = ax.get_ylim()
+    extra = 0.1 * st.value_labels + 0.3 * (st.legend and not st.legend_loc.startswith("outside"))
+    ax.set_ylim(max(lo, 0.0) if min(min(s.values) for s in data.series) >= 0 else lo, hi + (hi - lo) * extra)
+    ax.set_xticks(list(x), data.categories)
+
+
+def _draw_pie(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
+    st, ax, vals = data.style, d.ax, data.series[0].values
+    colors = slice_colors(data)
+    wedges, texts = ax.pie(vals, colors=colors, startangle=90, counterclock=False,
+                           labels=None if st.legend else data.categories, labeldistance=1.08,
+                           wedgeprops={"edgecolor": st.background, "linewidth": 1.0},
+                           textprops={"color": theme["text"], "fontsize": st.font_size})
+    d.category_texts = list(texts)
+    total = math.fsum(vals)
+    for c, w in enumerate(wedges):
+        d.marks.append(Mark(id=f"s0c{c}", series=0, category=c, artist=w))
+        ang = math.radians((w.theta1 + w.theta2) / 2)
+        t = ax.text(0.68 * math.cos(ang), 0.68 * math.sin(ang), f"{100 * vals[c] / total:.{st.value_decimals}f}%",
+                    ha="center", va="center", fontsize=st.font_size * 0.9, color=_ink(colors[c]))
+        d.value_texts.append((t, f"s0c{c}"))
+    # keep the axes box and widen the data limits instead, so the title centres over the image;
+    # the limits pie() fixed must be free for that
+    ax.set_autoscale_on(True)
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def _decorate_axes(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
+    st, ax, horizontal = data.style, d.ax, data.chart_type == "hbar"
+    for name, spine in ax.spines.items():
+        spine.set_visible(name in theme["spines"])
+        spine.set_color(theme["spine"])
+    ax.tick_params(colors=theme["text"], labelsize=st.font_size, length=0 if st.theme == "gray" else 3.5)
+    if st.theme == "minimal":  # no spine on the value side, so no tick marks there either
+        ax.tick_params(axis="x" if horizontal else "y", length=0)
+    ax.set_xlabel(data.x_label, fontsize=st.font_size * 1.05, color=theme["text"])
+    ax.set_ylabel(data.y_label, fontsize=st.font_size * 1.05, color=theme["text"])
+    fmt = ScalarFormatter(useOffset=False)  # plain numbers: no "1e6" offset text to misread
+    fmt.set_scientific(False)
+    (ax.xaxis if horizontal else ax.yaxis).set_major_formatter(fmt)
+    if st.grid:
+        ax.grid(True, axis="x" if horizontal else ("both" if st.theme == "gray" else "y"), color=theme["grid"],
+                linewidth=0.9 if st.theme == "gray" else 0.7)
+    ax.set_axisbelow(True)
+    if st.tick_rotation and not horizontal:
+        for label in ax.get_xticklabels():
+            label.set(rotation=st.tick_rotation, ha="center" if st.tick_rotation == 90 else "right",
+                      rotation_mode="default" if st.tick_rotation == 90 else "anchor")
+
+
+def _add_legend(d: Drawn, data: ChartData, theme: dict[str, Any], ncols: int = 4) -> None:
+    st = data.style
+    if not st.legend:
+        return
+    if data.chart_type == "pie":
+        handles, labels = [m.artist for m in d.marks], list(data.categories)
+    else:
+        handles, labels = d.ax.get_legend_handles_labels()
+        if data.chart_type == "stacked_bar":  # list entries top to bottom, as the segments stack
+            handles, labels = handles[::-1], labels[::-1]
+    kw = {"fontsize": st.font_size * 0.95, "labelcolor": theme["text"], "frameon": st.theme != "minimal",
+          "facecolor": theme["face"] or st.background, "edgecolor": theme["grid"]}
+    if st.legend_loc == "outside right":  # anchored by layout() once the axes are fitted
+        d.legend = d.fig.legend(handles, labels, loc="upper right", borderaxespad=0, **kw)
+    elif st.legend_loc == "outside bottom":
+        d.legend = d.fig.legend(handles, labels, loc="lower center", ncols=ncols, borderaxespad=0, **kw)
+    else:
+        d.legend = d.ax.legend(handles, labels, loc=st.legend_loc, framealpha=0.92, **kw)
+
+
+def layout(d: Drawn, data: ChartData) -> None:
+    """Fit the axes so that ticks, labels, title and an outside legend lie inside the image, and
+    widen the value axis until the value labels fit and marks pass under an inside legend.
+
+    Measured passes of our own: matplotlib's constrained layout measures every text several
+    times and doubled the render time.
+    """
+    st = data.style
+    renderer = d.fig.canvas.get_renderer()
+    ncols = 4
+    while st.legend_loc == "outside bottom" and d.legend is not None and ncols > 1 and \
+            d.legend.get_window_extent(renderer).width > st.width_px - 2 * _pad(st):
+        ncols -= 1  # too wide for the image: wrap the entries into more rows
+        d.legend.remove()
+        _add_legend(d, data, THEME_STYLE[st.theme], ncols)
+    if d.value_texts and data.chart_type in ("bar", "grouped_bar"):
+        _turn_wide_labels(d, renderer)
+    box = _fit_axes(d, data, renderer)
+    inside_legend = d.legend is not None and not st.legend_loc.startswith("outside")
+    for widen in ((_make_room_for_labels,) if d.value_texts and data.chart_type != "pie" else ()) + \
+            ((_lift_legend,) if inside_legend and data.chart_type != "hbar" else ()):
+        for _ in range(2):  # a wider value axis can change the tick labels: refit after each
+            if not widen(d, data, renderer):
+                break
+            box = _fit_axes(d, data, renderer)
+    pad = _pad(st)
+    if d.legend is not None and st.legend_loc == "outside right":
+        d.legend.set_bbox_to_anchor((st.width_px - pad, box.y1), transform=IdentityTransform())
+    elif d.legend is not None and st.legend_loc == "outside bottom":
+        half = d.legend.get_window_extent(renderer).width / 2  # centred under the axes, kept inside
+        cx = min(max((box.x0 + box.x1) / 2, pad + half), st.width_px - pad - half)
+        d.legend.set_bbox_to_anchor((cx, pad), transform=IdentityTransform())
+    _hide_crowded_labels(d, data, renderer)  # positions are final now: no second draw needed
+
+
+def _pad(st: Any) -> float:
+    return 0.012 * min(st.width_px, st.height_px) + 2
+
+
+def _fit_axes(d: Drawn, data: ChartData, renderer: Any) -> Bbox:
+    """Place the axes so that everything around them fits the figure; return the axes box (pixels).
+    The ticks can change with the axes size; then it measures again. A title wider than the axes
+    is not allowed to squeeze them: it is shifted inside the image instead."""
+    st, ax = data.style, d.ax
+    w, h, pad = st.width_px, st.height_px, _pad(st)
+    outside = d.legend is not None and st.legend_loc.startswith("outside")
+    leg = d.legend.get_window_extent(renderer) if outside else None
+    right = leg.width + 1.5 * pad if leg is not None and st.legend_loc == "outside right" else 0.0
+    bottom = leg.height + 1.5 * pad if leg is not None and st.legend_loc == "outside bottom" else 0.0
+    for _ in range(3):
+        ticks = (list(ax.xaxis.get_majorticklocs()), list(ax.yaxis.get_majorticklocs()))
+        tight, box = ax.get_tightbbox(renderer, for_layout_only=True), ax.get_window_extent(renderer)
+        x0, x1 = box.x0 - tight.x0 + pad, w - right - (tight.x1 - box.x1) - pad
+        y0, y1 = bottom + box.y0 - tight.y0 + pad, h - (tight.y1 - box.y1) - pad
+        if x1 - x0 < 0.2 * w or y1 - y0 < 0.2 * h:
+            raise RenderError(f"chart texts leave no room for the axes in {w}x{h} (title or labels too long)")
+        ax.set_position([x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h])
+        if ticks == (list(ax.xaxis.get_majorticklocs()), list(ax.yaxis.get_majorticklocs())):
+            break  # same ticks at the new size: the margins just measured still hold
+    box = ax.get_window_extent(renderer)
+    d.title.set_x(0.0 if d.title.get_ha() == "left" else 0.5)
+    ext = d.title.get_window_extent(renderer)
+    shift = max(pad - ext.x0, 0.0) - max(ext.x1 - (w - pad), 0.0)
+    d.title.set_x(d.title.get_position()[0] + shift / box.width)
+    return box
+
+
+def _turn_wide_labels(d: Drawn, renderer: Any) -> None:
+    """Stand value labels upright when one is wider than its bar (crowded grouped bars)."""
+    by_id = {m.id: m for m in d.marks}
+    if any(t.get_window_extent(renderer).width > 1.1 * mark_extent(d, by_id[mid]).width for t, mid in d.value_texts):
+        for t, _ in d.value_texts:
+            t.set_rotation(90)
+
+
+def _widen(d: Drawn, horizontal: bool, over: float, size: float) -> None:
+    """Raise the value axis maximum so that content `over` px beyond a `size` px span fits."""
+    lo, hi = d.ax.get_xlim() if horizontal else d.ax.get_ylim()
+    (d.ax.set_xlim if horizontal else d.ax.set_ylim)(lo, hi + (hi - lo) * over / max(size - over, 0.3 * size))
+
+
+def _make_room_for_labels(d: Drawn, data: ChartData, renderer: Any) -> bool:
+    """Extend the value axis when a value label sticks out of the axes; return whether it did."""
+    horizontal = data.chart_type == "hbar"
+    box = d.ax.get_window_extent(renderer)
+    ends = [t.get_window_extent(renderer) for t, _ in d.value_texts if t.get_visible()]
+    over = max((e.x1 - box.x1) if horizontal else (e.y1 - box.y1) for e in ends) + 4
+    if over > 4:
+        _widen(d, horizontal, over, box.width if horizontal else box.height)
+    return over > 4
+
+
+def _lift_legend(d: Drawn, data: ChartData, renderer: Any) -> bool:
+    """Raise the value axis so that marks and value labels under an inside legend pass below it;
+    return whether it changed anything."""
+    leg, box = d.legend.get_window_extent(renderer), d.ax.get_window_extent(renderer)
+    under = [mark_extent(d, m) for m in d.marks] + [t.get_window_extent(renderer) for t, _ in d.value_texts
+                                                    if t.get_visible()]
+    top = max([e.y1 for e in under if e.x1 > leg.x0 and e.x0 < leg.x1 and e.y1 > leg.y0 - 3], default=None)
+    room = leg.y0 - 4 - box.y0
+    if top is None or room < 0.3 * box.height:
+        return False
+    _widen(d, False, top - leg.y0 + 4, top - box.y0)
+    return True
+
+
+def _hide_crowded_labels(d: Drawn, data: ChartData, renderer: Any) -> None:
+    """Hide value labels that overlap an earlier label or another mark, or do not fit inside their
+    stacked segment."""
+    shown: list[Bbox] = []
+    # a pie's wedge boxes overlap each other; its labels sit inside their own wedge by construction
+    marks = {} if data.chart_type == "pie" else {m.id: mark_extent(d, m) for m in d.marks}
+    for text, mid in d.value_texts:
+        box = text.get_window_extent(renderer)
+        clash = any(_overlap(box.extents, b.extents) for b in shown)
+        clash = clash or any(_overlap(box.extents, b.extents, 2.0) for k, b in marks.items() if k != mid)
+        if data.chart_type == "stacked_bar":
+            seg = marks[mid]
+            clash = clash or not (seg.x0 <= box.x0 and box.x1 <= seg.x1 and seg.y0 <= box.y0 and box.y1 <= seg.y1)
+        text.set_visible(not clash)
+        if not clash:
+            shown.append(box)
+
+
+def collect_texts(d: Drawn, data: ChartData, height: int) -> list[TextSpan]:
+    """Every visible text of the drawn figure with its pixel box and role."""
+    found: list[tuple[Text, str]] = [(d.title, "title")]
+    if data.chart_type != "pie":
+        found += [(d.ax.xaxis.label, "x_label"), (d.ax.yaxis.label, "y_label")]
+        for axis, role in ((d.ax.xaxis, "x_tick"), (d.ax.yaxis, "y_tick")):
+            locs = axis.get_majorticklocs()
+            lo, hi = sorted(axis.get_view_interval())
+            eps = (hi - lo) * 1e-9  # ticks outside the view are laid out but not drawn
+            ticks = zip(locs, axis.get_major_ticks(len(locs)))
+            found += [(t.label1, role) for loc, t in ticks if lo - eps <= loc <= hi + eps]
+    found += [(t, "category_label") for t in d.category_texts]
+    found += [(t, "legend") for t in (d.legend.get_texts() if d.legend is not None else [])]
+    found += [(t, "value_label") for t, _ in d.value_texts]
+    return [TextSpan(text=" ".join(t.get_text().split()), box=_box(t.get_window_extent(), height), role=role)
+            for t, role in found if t.get_visible() and t.get_text().strip()]
+
+
+def render_matplotlib(data: ChartData) -> tuple[bytes, Facts]:
+    """Draw one chart; return its metadata-free PNG bytes and its Facts. Raises RenderError."""
+    st = data.style
+    with matplotlib.rc_context({"font.family": st.font_family, "font.size": st.font_size,
+                                "axes.unicode_minus": True, "text.antialiased": True}):
+        d = build_figure(data)
+        canvas = d.fig.canvas
+        canvas.draw()
+        width, height = canvas.get_width_height()
+        if (width, height) != (st.width_px, st.height_px):
+            raise RenderError(f"rendered {width}x{height}, expected {st.width_px}x{st.height_px} (dpi {st.dpi})")
+        facts = _facts(d, data, width, height)
+        image = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+    d.fig.clear()  # break the figure's reference cycles now rather than at the next gc pass
+    return png_bytes(image), facts
+
+
+def _facts(d: Drawn, data: ChartData, width: int, height: int) -> Facts:
+    st, kind = data.style, data.chart_type
+    colors = slice_colors(data) if kind == "pie" else [s.color for s in data.series]
+    total = math.fsum(data.series[0].values)
+    entities = []
+    for m in d.marks:
+        ser = data.series[m.series]
+        color = colors[m.category] if kind == "pie" else ser.color
+        attrs: dict[str, Any] = {"series": ser.name, "category": data.categories[m.category],
+                                 "value": round(ser.values[m.category], st.value_decimals),
+                                 "color_name": color_name(color), "color": color}
+        if kind == "pie":
+            attrs["percent"] = round(100 * ser.values[m.category] / total, st.value_decimals)
+        entities.append(Entity(id=m.id, attrs=attrs, box=_box(mark_extent(d, m), height)))
+    texts = collect_texts(d, data, height)
+    legend_box = _box(d.legend.get_window_extent(), height) if d.legend is not None else None
+    # slanted x tick labels have overlapping axis-aligned boxes (with each other and the lowest
+    # y tick) by design: not a clash
+    slanted = st.tick_rotation not in (0, 90) and kind != "hbar"
+    clashes = [[i, j] for i in range(len(texts)) for j in range(i + 1, len(texts))
+               if _overlap(texts[i].box, texts[j].box, 2.0) and not (
+                   slanted and "x_tick" in (texts[i].role, texts[j].role)
+                   and {texts[i].role, texts[j].role} <= {"x_tick", "y_tick"})]
+    value_axis = d.ax.xaxis if kind == "hbar" else d.ax.yaxis
+    return Facts(
+        domain="chart", kind=kind, width=width, height=height, entities=entities, texts=texts,
+        fields={"title": data.title, "x_label": data.x_label or None, "y_label": data.y_label or None,
+                "unit": data.unit or None, "value_labels": True if st.value_labels else None},
+        context=chart_context(data),
+        extra={"axes_box": _box(d.ax.get_window_extent(), height), "legend_box": legend_box,
+               "legend_overlap": [e.id for e in entities if legend_box and _overlap(e.box, legend_box, 4.0)],
+               "text_overlaps": clashes, "renderer": "matplotlib", "palette": palette_of(colors),
+               "theme": st.theme, "value_axis": None if kind == "pie" else {
+                   "axis": "x" if kind == "hbar" else "y",
+                   "range": sorted(map(float, value_axis.get_view_interval()))}},
+    )

@@ -1,0 +1,361 @@
+"""Sampling chart Specs: curated topics, named palettes, and values kept distinct at the shown precision."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+import yaml
+from faker import Faker
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from deltaprompts.errors import TemplateError
+from deltaprompts.generators.base import choice
+from deltaprompts.generators.chart_spec import ChartData, ChartStyle, ChartType, Series
+
+# Named palettes: every colour has a plain name a person would use, so "what colour is X?"
+# has one right answer; names are unique within a palette (a chart draws from one palette).
+PALETTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "tableau": (("blue", "#1f77b4"), ("orange", "#ff7f0e"), ("green", "#2ca02c"), ("red", "#d62728"),
+                ("purple", "#9467bd"), ("brown", "#8c564b"), ("pink", "#e377c2"), ("gray", "#7f7f7f"),
+                ("olive", "#bcbd22"), ("cyan", "#17becf")),
+    "bold": (("red", "#e41a1c"), ("blue", "#377eb8"), ("green", "#4daf4a"), ("purple", "#984ea3"),
+             ("orange", "#ff7f00"), ("yellow", "#e6c300"), ("brown", "#a65628"), ("pink", "#f781bf"),
+             ("gray", "#999999")),
+    "bright": (("blue", "#2563eb"), ("red", "#dc2626"), ("green", "#16a34a"), ("orange", "#f97316"),
+               ("purple", "#7c3aed"), ("teal", "#0d9488"), ("pink", "#db2777"), ("yellow", "#eab308"),
+               ("brown", "#92400e"), ("gray", "#6b7280")),
+    "deep": (("blue", "#4c72b0"), ("orange", "#dd8452"), ("green", "#55a868"), ("red", "#c44e52"),
+             ("purple", "#8172b3"), ("brown", "#937860"), ("pink", "#da8bc3"), ("gray", "#8c8c8c"),
+             ("olive", "#ccb974"), ("cyan", "#64b5cd")),
+}
+THEMES = ("plain", "minimal", "gray", "dark")
+PLOTLY_THEMES = ("plain", "gray", "dark")  # the themes the plotly renderer also draws
+DARK_BACKGROUND = "#1e1e24"
+SIZES = {"small": (480, 360), "medium": (640, 480), "large": (800, 600), "wide": (960, 540)}
+# Legend placements the renderers understand: "outside ..." sits beside the axes, the rest inside.
+LEGEND_LOCS = ("outside right", "outside bottom", "upper right", "upper left", "best")
+
+# n_categories / n_series: allowed range per chart type and the range "0 = random" draws from.
+N_CATEGORIES = {"bar": (3, 12), "hbar": (3, 12), "grouped_bar": (2, 8), "stacked_bar": (2, 10),
+                "line": (4, 12), "pie": (2, 8)}
+N_CATEGORIES_RANDOM = {"bar": (4, 8), "hbar": (4, 10), "grouped_bar": (3, 6), "stacked_bar": (3, 7),
+                       "line": (5, 12), "pie": (3, 6)}
+N_SERIES = {"grouped_bar": (2, 4), "stacked_bar": (2, 4), "line": (1, 4)}
+N_SERIES_RANDOM = {"grouped_bar": (2, 3), "stacked_bar": (2, 4), "line": (1, 3)}
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_HOURS = tuple(f"{h:02d}:00" for h in range(0, 24, 2))
+
+
+class Topic(BaseModel):
+    """One curated chart subject from templates/vocab/charts.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    value_noun: str
+    unit: str
+    value_label: str
+    category_noun: str
+    category_label: str
+    categories: list[str] | Literal["@months", "@years", "@quarters", "@weekdays", "@hours"]
+    series_noun: str
+    series: list[str]
+    range: tuple[float, float]
+    kinds: list[ChartType]
+    titles: list[str]
+    titles_single: list[str] = []
+
+    @property
+    def ordered(self) -> bool:
+        """Whether the categories are a time sequence (drawn as a consecutive window)."""
+        return isinstance(self.categories, str)
+
+    def max_categories(self) -> int:
+        """How many categories this topic can supply."""
+        fixed = {"@months": 12, "@weekdays": 7, "@hours": 12}
+        if isinstance(self.categories, str):
+            return fixed.get(self.categories, 16)
+        return len(self.categories)
+
+    def max_series(self) -> int:
+        """How many series names this topic can supply."""
+        return 16 if self.series[0].startswith("@") else len(self.series)
+
+
+@lru_cache(maxsize=1)
+def load_topics() -> tuple[Topic, ...]:
+    """The curated topics; raises TemplateError naming the topic and field when the file is malformed."""
+    path = resources.files("deltaprompts.templates") / "vocab" / "charts.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    out = []
+    for i, item in enumerate(raw.get("topics", [])):
+        try:
+            out.append(Topic.model_validate(item))
+        except ValidationError as e:
+            errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise TemplateError(f"{path}: topic {item.get('id', i)!r}: {errs}") from None
+    return tuple(out)
+
+
+def color_name(hex_color: str) -> str:
+    """The plain name of a palette colour (nearest palette colour for one not in any palette)."""
+    want = hex_color.lower()
+    best, best_d = "gray", math.inf
+    rgb = np.array([int(want[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
+    for pal in PALETTES.values():
+        for name, hx in pal:
+            if hx == want:
+                return name
+            d = float(np.sum((rgb - [int(hx[i:i + 2], 16) for i in (1, 3, 5)]) ** 2))
+            if d < best_d:
+                best, best_d = name, d
+    return best
+
+
+def palette_of(colors: list[str]) -> str:
+    """The name of the palette holding all these colours, or "custom"."""
+    for name, pal in PALETTES.items():
+        hexes = {hx for _, hx in pal}
+        if all(c.lower() in hexes for c in colors):
+            return name
+    return "custom"
+
+
+def slice_colors(data: ChartData) -> list[str]:
+    """A pie's slice colours: the palette of its series colour, starting at that colour.
+
+    ChartData has one colour per series; a pie needs one per category, so both renderers derive
+    them with this rule (deterministic from the Spec).
+    """
+    first = data.series[0].color.lower()
+    for pal in PALETTES.values():
+        hexes = [hx for _, hx in pal]
+        if first in hexes:
+            start = hexes.index(first)
+            return [hexes[(start + i) % len(hexes)] for i in range(len(data.categories))]
+    tab = [hx for _, hx in PALETTES["tableau"]]
+    return [first] + [tab[i % len(tab)] for i in range(1, len(data.categories))]
+
+
+def plural(noun: str) -> str:
+    """The plural of a topic noun ("country" -> "countries", "age group" -> "age groups")."""
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    if noun.endswith(("s", "x", "ch", "sh")):
+        return noun + "es"
+    return noun + "s"
+
+
+MARKS = {"bar": "bar", "hbar": "bar", "grouped_bar": "bar", "stacked_bar": "bar", "line": "point", "pie": "slice"}
+
+
+def chart_context(data: ChartData) -> dict[str, Any]:
+    """The words question phrasings use for a chart (Facts.context), whichever renderer drew it."""
+    unit = data.unit
+    return {"title": data.title, "value_noun": data.value_noun, "unit": unit,
+            "unit_suffix": "" if not unit else ("%" if unit == "%" else f" {unit}"),
+            "category_noun": data.category_noun, "series_noun": data.series_noun,
+            "category_plural": plural(data.category_noun), "series_plural": plural(data.series_noun),
+            "mark": MARKS[data.chart_type], "multi_series": len(data.series) > 1}
+
+
+@lru_cache(maxsize=1)
+def _faker() -> Faker:
+    # Building a Faker costs ~0.1 s; one per process, reseeded from the item rng before each use.
+    return Faker("en_US")
+
+
+def _companies(fake: Faker, n: int) -> list[str]:
+    names: list[str] = []
+    while len(names) < n:
+        name = fake.company()
+        if len(name) <= 20 and name not in names:
+            names.append(name)
+    return names
+
+
+def _ordered_window(rng: np.random.Generator, kind: str, n: int) -> list[str]:
+    if kind == "@years":
+        start = int(rng.integers(2000, 2025 - n + 1))
+        return [str(start + i) for i in range(n)]
+    if kind == "@quarters":
+        start = int(rng.integers(0, 4)) + 4 * int(rng.integers(2018, 2023))
+        return [f"Q{(start + i) % 4 + 1} {(start + i) // 4}" for i in range(n)]
+    full = {"@months": _MONTHS, "@weekdays": _WEEKDAYS, "@hours": _HOURS}[kind]
+    start = int(rng.integers(0, len(full) - n + 1))
+    return list(full[start:start + n])
+
+
+def _pick(rng: np.random.Generator, pool: list[str], n: int, fake: Faker) -> list[str]:
+    """n names from a topic list (random subset, list order kept) or a generated list."""
+    if pool == ["@companies"]:
+        return _companies(fake, n)
+    if len(pool) == 1 and pool[0].startswith("@"):
+        return _ordered_window(rng, pool[0], n)
+    idx = sorted(rng.choice(len(pool), size=n, replace=False).tolist())
+    return [pool[i] for i in idx]
+
+
+def eligible_topics(chart_type: str, n_cat: int, n_ser: int, decimals: int) -> list[Topic]:
+    """Topics that suit the chart type, have enough names, and can hold n_cat * n_ser distinct
+    values at this precision without being pushed far out of their range."""
+    out = []
+    for t in load_topics():
+        lo, hi = t.range
+        if (chart_type in t.kinds and t.max_categories() >= n_cat and t.max_series() >= n_ser
+                and (hi - lo) * 10 ** decimals >= 3 * n_cat * n_ser):
+            out.append(t)
+    return out
+
+
+def _raw_values(rng: np.random.Generator, topic: Topic, n_ser: int, n_cat: int) -> np.ndarray:
+    """Plausible values (n_ser x n_cat): random walks for time axes, category levels otherwise."""
+    lo, hi = topic.range
+    span = hi - lo
+    if topic.ordered:
+        out = np.empty((n_ser, n_cat))
+        for s in range(n_ser):
+            level, drift = rng.uniform(lo + 0.2 * span, hi - 0.2 * span), rng.normal(0, 0.04 * span)
+            for c in range(n_cat):
+                out[s, c] = level
+                level += drift + rng.normal(0, 0.09 * span)
+                folded = (level - lo) % (2 * span)  # reflect at the range ends: stays in [lo, hi]
+                level = lo + (folded if folded <= span else 2 * span - folded)
+        return out
+    if hi / max(lo, 1e-9) > 8:  # wide ranges look natural on a log scale (populations, sales)
+        base = np.exp(rng.uniform(math.log(max(lo, 1e-9)), math.log(hi), size=n_cat))
+    else:
+        base = rng.uniform(lo, hi, size=n_cat)
+    factors = rng.uniform(0.65, 1.35, size=(n_ser, 1)) * rng.normal(1.0, 0.12, size=(n_ser, n_cat))
+    return np.clip(base[None, :] * factors, lo, hi * 1.1)
+
+
+def spread_values(raw: np.ndarray, decimals: int, gap_pct: float, rng: np.random.Generator) -> np.ndarray:
+    """Round to `decimals` and push values apart, keeping their order: every value in the chart
+    differs at the shown precision, and values of one series, or of one category, differ by at
+    least gap_pct % of the largest value (so extremum questions have a visible answer)."""
+    scale = 10 ** decimals
+    units = np.maximum(np.rint(raw * scale), 1).astype(np.int64)
+    gap = max(1, math.ceil(gap_pct / 100 * int(units.max())))
+    n_ser, n_cat = units.shape
+    order = np.lexsort((rng.random(units.size), units.ravel()))
+    last_s, last_c, prev = [-10 ** 12] * n_ser, [-10 ** 12] * n_cat, -10 ** 12
+    flat = units.ravel().copy()
+    for idx in order.tolist():
+        s, c = divmod(idx, n_cat)
+        v = max(int(flat[idx]), prev + 1, last_s[s] + gap, last_c[c] + gap if n_ser > 1 else prev + 1)
+        flat[idx] = v
+        prev, last_s[s], last_c[c] = v, v, v
+    return flat.reshape(n_ser, n_cat) / scale
+
+
+def pie_percents(rng: np.random.Generator, n: int, decimals: int, gap_pct: float) -> list[float]:
+    """n distinct slice percentages summing to exactly 100 at `decimals`, each at least 3 %, any
+    two differing by gap_pct % of the mean slice (at least one unit of the shown precision)."""
+    total, smallest = 100 * 10 ** decimals, 3 * 10 ** decimals
+    gap = max(1, int(gap_pct / 100 * total / n))
+    while total - n * smallest - gap * n * (n - 1) // 2 < 0 and gap > 1:
+        gap -= 1
+    # k-th smallest slice = smallest + k*gap + a sorted Dirichlet share of what is left
+    free = total - n * smallest - gap * n * (n - 1) // 2
+    shares = np.floor(np.sort(rng.dirichlet(np.full(n, 2.5))) * free).astype(int)
+    shares[-1] += free - int(shares.sum())
+    units = [smallest + k * gap + int(shares[k]) for k in range(n)]
+    return [units[i] / 10 ** decimals for i in rng.permutation(n)]
+
+
+def _title(rng: np.random.Generator, topic: Topic, single: str | None, cats: list[str], fake: Faker) -> str:
+    patterns = (topic.titles_single or topic.titles) if single is not None and rng.random() < 0.6 else topic.titles
+    years = [c for c in cats if c.isdigit()]
+    year = str(int(years[-1]) if years else int(rng.integers(2015, 2025)))
+    return choice(rng, patterns).format(company=_companies(fake, 1)[0], year=year, series=single or "",
+                                        period=f"{cats[0]}\u2013{cats[-1]}")
+
+
+def _style(rng: np.random.Generator, chart_type: str, knobs: dict[str, Any], n_ser: int) -> ChartStyle:
+    size = knobs["size"] if knobs["size"] != "random" else choice(rng, list(SIZES))
+    width, height = SIZES[size]
+    font = float(choice(rng, (9.0, 10.0, 11.0, 12.0))) * (0.9 if size == "small" else 1.0)
+    themes = PLOTLY_THEMES if knobs.get("renderer") == "plotly" else THEMES
+    theme = knobs["style"] if knobs["style"] != "random" else choice(rng, themes)
+    labels = knobs.get("value_labels", "on")
+    show = chart_type == "pie" or labels == "on" or (labels == "random" and rng.random() < 0.5)
+    legend_pref = knobs.get("legend", "random")
+    if legend_pref == "random":
+        legend_loc = choice(rng, LEGEND_LOCS)
+    else:
+        legend_loc = choice(rng, LEGEND_LOCS[:2] if legend_pref == "outside" else LEGEND_LOCS[2:])
+    legend = n_ser > 1
+    if chart_type == "pie":  # a pie names its slices in a legend beside it, or by labels at the rim
+        names = knobs.get("slice_names", "random")
+        legend = names == "legend" or (names == "random" and rng.random() < 0.5)
+        legend_loc = "outside right"
+    return ChartStyle(width_px=width, height_px=height, dpi=100, font_size=font,
+                      title_size=font + float(choice(rng, (2.0, 3.0, 4.0))),
+                      background=DARK_BACKGROUND if theme == "dark" else "#ffffff",
+                      grid=theme == "gray" or bool(rng.random() < 0.7), value_labels=show,
+                      value_decimals=int(knobs["value_decimals"]), legend=legend, legend_loc=legend_loc,
+                      bar_width=round(float(rng.uniform(0.55, 0.85)), 2),
+                      line_markers=bool(rng.random() < 0.8), line_width=float(choice(rng, (1.5, 2.0, 2.5))),
+                      tick_rotation=0, theme=theme)
+
+
+def auto_rotation(categories: list[str], style: ChartStyle, chart_type: str) -> int:
+    """A category tick rotation that keeps labels apart, from their estimated width in pixels."""
+    if chart_type in ("hbar", "pie"):
+        return 0
+    char_px = 0.58 * style.font_size * style.dpi / 72
+    slot = 0.8 * style.width_px / len(categories)
+    widest = max(len(c) for c in categories) * char_px + 8
+    if widest <= slot:
+        return 0
+    return 45 if char_px * 1.6 <= slot else 90
+
+
+def sample_chart(rng: np.random.Generator, chart_type: str, knobs: dict[str, Any]) -> ChartData:
+    """Sample one chart of `chart_type` from resolved knobs; all randomness comes from `rng`."""
+    fake = _faker()
+    fake.seed_instance(int(rng.integers(2 ** 31)))
+    lo_c, hi_c = N_CATEGORIES_RANDOM[chart_type]
+    n_cat = int(knobs["n_categories"]) or int(rng.integers(lo_c, hi_c + 1))
+    if chart_type in N_SERIES:
+        lo_s, hi_s = N_SERIES_RANDOM[chart_type]
+        n_ser = int(knobs["n_series"]) or int(rng.integers(lo_s, hi_s + 1))
+    else:
+        n_ser = 1
+    decimals = int(knobs["value_decimals"])
+    topics = eligible_topics(chart_type, n_cat, n_ser, decimals)
+    topic = choice(rng, topics)
+    cats = _ordered_window(rng, topic.categories, n_cat) if topic.ordered else _pick(rng, topic.categories, n_cat, fake)
+    names = _pick(rng, topic.series, n_ser, fake)
+    style = _style(rng, chart_type, knobs, n_ser)
+    pal_name = knobs["palette"] if knobs["palette"] != "random" else choice(rng, list(PALETTES))
+    pal = PALETTES[pal_name]
+    # several series take palette colours in palette order; a single series any one colour
+    picks = sorted(rng.choice(len(pal), size=n_ser, replace=False).tolist())
+    gap = float(knobs["min_gap_pct"])
+    if chart_type == "pie":
+        pct = pie_percents(rng, n_cat, decimals, gap)
+        lo, hi = topic.range
+        # values = percent * k (k whole): their shares are exactly the sampled percentages
+        k = 1 if topic.unit == "%" else max(1, round(rng.uniform(lo, hi) * n_cat / 100))
+        rows = [[round(p * k, decimals) for p in pct]]
+    else:
+        rows = spread_values(_raw_values(rng, topic, n_ser, n_cat), decimals, gap, rng).tolist()
+    single = names[0] if n_ser == 1 else None
+    title = _title(rng, topic, single, cats, fake)
+    rotation = knobs.get("tick_rotation", "auto")
+    style.tick_rotation = auto_rotation(cats, style, chart_type) if rotation == "auto" else int(rotation)
+    cat_label = topic.category_label if rng.random() < 0.7 else ""
+    x_label, y_label = (topic.value_label, cat_label) if chart_type == "hbar" else (cat_label, topic.value_label)
+    if chart_type == "pie":
+        x_label = y_label = ""
+    series = [Series(name=names[i], values=[float(v) for v in rows[i]], color=pal[picks[i]][1]) for i in range(n_ser)]
+    return ChartData(chart_type=chart_type, topic=topic.id, title=title, x_label=x_label, y_label=y_label,
+                     unit=topic.unit, category_noun=topic.category_noun, series_noun=topic.series_noun,
+                     value_noun=topic.value_noun, categories=cats, series=series, style=style)
