@@ -142,9 +142,9 @@ def _legible_text(item: Item, cfg: CheckConfig) -> str | None:
             return "text_clipped"
         if y1 - y0 < cfg.min_text_px:
             return "text_too_small"
-    for i, a in enumerate(texts):
-        for b in texts[i + 1:]:
-            if a.text != b.text and _overlap(a.box, b.box) > cfg.max_text_overlap:
+    for a in texts:  # a needed text is illegible when any other text is drawn over it
+        for b in item.facts.texts:
+            if b is not a and (b.text, b.box) != (a.text, a.box) and _overlap(a.box, b.box) > cfg.max_text_overlap:
                 return "text_overlap"
     return None
 
