@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
@@ -38,6 +39,10 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except DeltaError as e:
             err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
+        except ValidationError as e:  # an option combination a config model refuses
+            msg = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'value'}={x.get('input')!r}: {x['msg']}" for x in e.errors())
+            err.print(f"[bold red]error:[/] invalid option: {msg}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 
@@ -55,6 +60,8 @@ def generate(
     questions_per_image: int = typer.Option(1, "--questions-per-image", min=1, max=20),
     mc_fraction: float = typer.Option(0.2, "--mc-fraction", min=0.0, max=1.0, help="Share of multiple-choice questions."),
     shard_size: int = typer.Option(50, "--shard-size", min=1, help="Images per shard file."),
+    balance_ratio: float = typer.Option(1.1, "--balance-ratio", help="Most frequent answer / runner-up allowed per "
+                                        "question family (families of 20+ items); 0 turns balancing off."),
     templates: Optional[list[Path]] = typer.Option(None, "--templates", help="Extra question template folder(s)."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
@@ -67,11 +74,12 @@ def generate(
     fams = select_families(_split(family), _split(domain))
     cfg = GenerateConfig(families=fams, n=n, seed=seed, knobs=resolve_all_knobs(fams, parse_knob_args(knob or [])),
                          questions_per_image=questions_per_image, mc_fraction=mc_fraction, shard_size=shard_size,
+                         balance_ratio=balance_ratio or None,
                          template_dirs=[str(t.resolve()) for t in templates or []])
     # the command that reproduces this run, spelled out from what was resolved (all knobs included)
     parts = ["deltaprompts", "generate", "--family", ",".join(fams), "--n", str(n), "--seed", str(seed),
              "--workers", str(workers), "--out", str(out_dir), "--questions-per-image", str(questions_per_image),
-             "--mc-fraction", str(mc_fraction), "--shard-size", str(shard_size)]
+             "--mc-fraction", str(mc_fraction), "--shard-size", str(shard_size), "--balance-ratio", str(balance_ratio)]
     parts += [a for t in cfg.template_dirs for a in ("--templates", t)]
     parts += [a for f, ks in cfg.knobs.items() for k, v in ks.items() for a in ("--knob", f"{f}:{k}={v}")]
     command = " ".join(shlex.quote(p) for p in parts)
@@ -219,6 +227,16 @@ def schema(
     if record not in RECORDS:
         raise UnknownNameError("record", record, RECORDS)
     sys.stdout.write(json.dumps(RECORDS[record].model_json_schema(), indent=2) + "\n")
+
+
+def _register_stage_commands() -> None:
+    """The model-facing stages live in their own modules; each adds its commands to `app`."""
+    from deltaprompts import cli_divergence
+
+    cli_divergence.register(app)
+
+
+_register_stage_commands()
 
 
 def main() -> None:

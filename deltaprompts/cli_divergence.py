@@ -1,0 +1,114 @@
+"""The `score` and `screen` commands; `register(app)` adds them to the deltaprompts CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `score` and `screen` commands to a typer app."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from deltaprompts.cli import err, handles_errors, out
+
+    @app.command()
+    @handles_errors
+    def score(
+        run_dir: Path = typer.Argument(..., help="A run directory written by generate."),
+        teacher: str = typer.Option(..., "--teacher",
+                                    help="Teacher model spec, e.g. hf:PATH, openai:MODEL@URL, sim:NAME."),
+        student: str = typer.Option(..., "--student", help="Student model spec (same forms)."),
+        k: int = typer.Option(16, "--k", min=1, help="Samples per model per item (the budget when --adaptive)."),
+        adaptive: bool = typer.Option(False, "--adaptive",
+                                      help="Sample in rounds; stop items whose keep/drop is clear."),
+        metric: str = typer.Option("tv", "--metric", help="Δ metric: tv (total variation), js (Jensen-Shannon), "
+                                   "kl (smoothed KL teacher||student)."),
+        threshold: Optional[float] = typer.Option(None, "--threshold", help="Keep threshold adaptive stopping aims "
+                                                  "at (default: tv 0.3, js 0.12, kl 0.2); screen with the same."),
+        temperature: float = typer.Option(1.0, "--temperature", min=0.0),
+        top_p: float = typer.Option(1.0, "--top-p", min=0.0, max=1.0),
+        max_new_tokens: int = typer.Option(64, "--max-new-tokens", min=1),
+        seed: int = typer.Option(0, "--seed", help="Base seed; teacher and student each sample with their own."),
+        prompt_format: str = typer.Option("plain", "--prompt-format", help="Prompt format name or a .j2 file."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite response cache (shared across runs)."),
+        batch_size: int = typer.Option(32, "--batch-size", min=1, help="Items per model call."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    ) -> None:
+        """Sample answers from teacher and student and write one Δ record per item (resumable)."""
+        from pydantic import ValidationError
+
+        from deltaprompts.errors import UserError
+        from deltaprompts.models.base import Sampling
+        from deltaprompts.models.specs import load_backend
+        from deltaprompts.score import score_run
+
+        t, s = load_backend(teacher), load_backend(student)
+        try:
+            sampling = Sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+        except ValidationError as e:
+            bad = e.errors()[0]
+            raise UserError(f"--{str(bad['loc'][0]).replace('_', '-')} {bad['input']!r}: {bad['msg']}") from None
+        with Progress(TextColumn("[bold]score"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=quiet) as bar:
+            task = bar.add_task("items", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            res = score_run(run_dir, t, s, k=k, adaptive=adaptive, sampling=sampling, prompt_format=prompt_format,
+                            cache_path=cache, metric=metric, threshold=threshold, batch_size=batch_size,
+                            progress=progress, seed=seed)
+        if res.simulated:
+            out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
+        out.print(f"scored {res.scored} items ({res.already_scored} already scored) -> {res.scores_dir}")
+        out.print(f"model calls: teacher {res.completions['teacher']}, student {res.completions['student']} completions"
+                  f" (mean {res.mean_samples:.1f} samples per model per item, budget {k})")
+        if res.stops:
+            out.print("stopped: " + ", ".join(f"{r}={n}" for r, n in res.stops.items()))
+        out.print(f"zero-delta: {res.zero_delta} of {res.deltas} items ({res.zero_delta_fraction:.1%})")
+        if res.repaired_bytes:
+            out.print(f"resumed after an interruption: cut {res.repaired_bytes} bytes of partial lines")
+
+    @app.command()
+    @handles_errors
+    def screen(
+        run_dir: Path = typer.Argument(..., help="A scored run directory."),
+        min_delta: float = typer.Option(..., "--min-delta", help="Keep items with Δ at least this."),
+        min_teacher_acc: float = typer.Option(0.0, "--min-teacher-acc", min=0.0, max=1.0,
+                                              help="Drop items the teacher answers right less often than this."),
+        out_dir: Path = typer.Option(..., "--out", "-o", help="New run directory for the kept items."),
+        metric: Optional[str] = typer.Option(None, "--metric", help="tv, js, kl, gap or token_kl (default: the "
+                                             "metric scored)."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
+    ) -> None:
+        """Keep the high-Δ items of a scored run in a new run directory, with a report."""
+        from deltaprompts.score import screen_run
+
+        rep = screen_run(run_dir, out_dir, min_delta, min_teacher_acc, metric, overwrite=overwrite)
+        if rep.simulated:
+            out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
+        out.print(f"zero-delta: {rep.zero_delta} of {rep.scored} scored items ({rep.zero_delta_fraction:.1%})")
+        out.print(f"kept: {rep.kept} of {rep.scored} ({rep.kept_fraction:.1%}) with {rep.metric} >= {rep.min_delta:g} "
+                  f"and teacher accuracy >= {rep.min_teacher_acc:g} -> {rep.out}")
+        if rep.dropped:
+            out.print("dropped: " + ", ".join(f"{r}={n}" for r, n in rep.dropped.items()))
+        if rep.unscored:
+            out.print(f"[yellow]{rep.unscored} items have no Δ yet and were not kept[/] (finish `deltaprompts score`)")
+        t = Table(title=f"Δ ({rep.metric}) per family")
+        for col in ("family", "scored", "zero-Δ", "kept", "mean Δ", "teacher acc", "student acc"):
+            t.add_column(col, justify="left" if col == "family" else "right")
+        for r in rep.families:
+            t.add_row(*_row(r))
+        out.print(t)
+        for note in rep.notes:
+            out.print(f"note: {note}")
+        out.print(f"report: {rep.table}, {rep.plot}")
+
+
+def _row(r: Any) -> list[str]:
+    return [r.family, str(r.scored), f"{r.zero_delta / r.scored:.1%}", f"{r.kept / r.scored:.1%}",
+            f"{r.mean_delta:.3f}", f"{r.teacher_accuracy:.2f}", f"{r.student_accuracy:.2f}"]

@@ -1,0 +1,427 @@
+"""The score stage (sample teacher and student, one Delta per item) and the screen stage (keep high-Δ items).
+
+A scored run directory holds, under `scores/`: `meta.json` (models, k, sampling, metric, seeds),
+`samples-teacher.jsonl` and `samples-student.jsonl` (every completion, appended and fsynced as it
+comes back), `forced.jsonl` (teacher-forced log-probs, when both models can score), and
+`deltas.jsonl` (one Delta per item). Rerunning `score_run` skips items that have a Delta and asks
+the models only for samples not on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+
+from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS, AdaptiveConfig, sample_rounds, schedule
+from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, item_answer_class
+from deltaprompts.divergence.records import (
+    Delta,
+    FamilyRow,
+    ForcedScore,
+    JsonlLog,
+    Sample,
+    SampleSet,
+    ScreenReport,
+    make_delta,
+)
+from deltaprompts.errors import DeltaError, UserError
+from deltaprompts.models.base import Backend, Completion, Request, Sampling, Scorer
+from deltaprompts.records import Item
+from deltaprompts.store import RunStore, atomic_write
+
+SCORES_DIR = "scores"
+ROLES = ("teacher", "student")
+
+
+def scores_dir(run_dir: Path | str) -> Path:
+    """Where a run's score files live."""
+    return Path(run_dir) / SCORES_DIR
+
+
+def role_seed(seed: int, role: str) -> int:
+    """The sampling seed of one role: teacher and student never share one (a shared seed correlates
+    their samples and fakes low divergence)."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}|{role}".encode(), digest_size=4).digest(), "little")
+
+
+def is_simulated(backend: Backend) -> bool:
+    """Whether a backend is a simulation (its identity says so)."""
+    return "simulated" in backend.identity.lower()
+
+
+class ScoreSummary(BaseModel):
+    """What one `score_run` call did, and the state of the run's Deltas after it."""
+
+    items: int
+    already_scored: int = Field(description="Items that had a Delta before this call (skipped).")
+    scored: int = Field(description="Items given a Delta by this call.")
+    deltas: int
+    zero_delta: int
+    zero_delta_fraction: float
+    completions: dict[str, int] = Field(description="Completions asked of each model by this call.")
+    stops: dict[str, int] = Field(description="Why sampling stopped, over the items scored by this call.")
+    mean_samples: float = Field(description="Mean samples per model per item scored by this call.")
+    repaired_bytes: int = Field(description="Bytes of partial lines (from a killed run) cut off on resume.")
+    simulated: bool
+    scores_dir: str
+
+
+def _meta(teacher: Backend, student: Backend, k: int, adaptive: bool, cfg: AdaptiveConfig, sampling: Sampling,
+          prompt_format: str, bootstrap: int, ci_level: float, seed: int) -> dict[str, Any]:
+    samplings = {r: sampling.model_copy(update={"seed": role_seed(sampling.seed, r)}).model_dump() for r in ROLES}
+    return {"teacher": teacher.identity, "student": student.identity, "k": k, "adaptive": adaptive,
+            "rounds": list(cfg.rounds), "metric": cfg.metric,
+            # the stopping rule only matters to adaptive runs; a fixed run may be screened at any threshold
+            "threshold": cfg.threshold if adaptive else None, "level": cfg.level if adaptive else None,
+            "sampling": samplings, "prompt_format": prompt_format, "bootstrap": bootstrap, "ci_level": ci_level,
+            "seed": seed, "simulated": is_simulated(teacher) or is_simulated(student)}
+
+
+def _check_meta(path: Path, meta: dict[str, Any]) -> None:
+    if not path.exists():
+        atomic_write(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        return
+    old = json.loads(path.read_text())
+    diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
+    if diff:
+        shown = "; ".join(f"{k}: {old.get(k)!r} -> {meta.get(k)!r}" for k in diff)
+        raise UserError(f"{path.parent} holds scores made with other settings ({shown}); use the same settings to "
+                        f"resume, or move {path.parent} away to score again")
+
+
+class _Sampler:
+    """Asks one model for the samples an item lacks and logs each completion before using it."""
+
+    def __init__(self, role: str, backend: Backend, sampling: Sampling, log: JsonlLog, items: dict[str, Item],
+                 requests: dict[str, Request]):
+        self.role, self.backend, self.sampling, self.log = role, backend, sampling, log
+        self.items, self.requests = items, requests
+        self.asked = 0
+
+    def _record(self, item_id: str, c: Completion) -> Sample:
+        from deltaprompts.verifiers import score_item_answer
+
+        item = self.items[item_id]
+        return Sample(item=item_id, index=c.index, text=c.text, answer_class=item_answer_class(item, c.text),
+                      score=score_item_answer(item, c.text), logprob=c.logprob, finish_reason=c.finish_reason)
+
+    def _keep(self, ids: Sequence[str], asked: Sequence[Sequence[int]],
+              results: Sequence[Sequence[Completion]]) -> None:
+        self.log.append(self._record(i, c) for i, idx, comps in zip(ids, asked, results) for c in comps
+                        if c.index in idx)
+        for item_id, idx, comps in zip(ids, asked, results):
+            extra = sorted({c.index for c in comps} - set(idx))
+            if extra:
+                raise DeltaError(f"{self.role} model {self.backend.identity} returned sample indices {extra} for "
+                                 f"item {item_id}, which were not asked for ({list(idx)}); the rest are kept")
+
+    def ensure(self, ids: Sequence[str], start: int, count: int) -> list[list[str]]:
+        """The answer classes of samples start..start+count-1 of each item, asking only for missing ones."""
+        from deltaprompts.models.wrappers import PartialResults
+
+        wanted = {i: [j for j in range(start, start + count) if (i, j) not in self.log] for i in ids}
+        todo = [i for i in ids if wanted[i]]
+        if todo:
+            asked = [wanted[i] for i in todo]
+            self.asked += sum(map(len, asked))
+            try:
+                results = self.backend.sample([self.requests[i] for i in todo], self.sampling, asked)
+            except PartialResults as e:  # keep what did come back, then let the error through
+                self._keep(todo, asked, e.completions)
+                raise
+            self._keep(todo, asked, results)
+        out = []
+        for i in ids:
+            missing = [j for j in range(start, start + count) if (i, j) not in self.log]
+            if missing:
+                raise DeltaError(f"{self.role} model {self.backend.identity} returned no sample {missing} for item {i}")
+            out.append([self.log.records[(i, j)].answer_class for j in range(start, start + count)])
+        return out
+
+    def sample_set(self, item_id: str, n: int) -> SampleSet:
+        return SampleSet(item=item_id, role=self.role, samples=[self.log.records[(item_id, j)] for j in range(n)])
+
+
+def _forced(teacher: Backend, student: Backend, sets: Sequence[SampleSet], requests: dict[str, Request],
+            log: JsonlLog) -> None:
+    """Teacher-forced log-probs of the teacher's samples under both models, for those not on disk."""
+    todo = [(s.item, x) for s in sets for x in s.samples if (s.item, x.index) not in log]
+    if not todo:
+        return
+    reqs = [requests[i] for i, _ in todo]
+    answers = [x.text for _, x in todo]
+    t_scores = teacher.score(reqs, answers)  # type: ignore[attr-defined]
+    s_scores = student.score(reqs, answers)  # type: ignore[attr-defined]
+    log.append(ForcedScore(item=i, index=x.index, teacher_logprob=t.logprob, student_logprob=s.logprob)
+               for (i, x), t, s in zip(todo, t_scores, s_scores))
+
+
+def score_run(
+    run_dir: Path | str, teacher: Backend, student: Backend, k: int = 16, adaptive: bool = False,
+    sampling: Sampling | None = None, prompt_format: str = "plain", cache_path: Path | str | None = None,
+    metric: str = "tv", threshold: float | None = None, batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None, *, bootstrap: int = 1000, ci_level: float = 0.95,
+    seed: int = 0,
+) -> ScoreSummary:
+    """Sample k answers per item from teacher and student (adaptively: in rounds that stop early)
+    and write one Delta per item under `run_dir/scores/`; see the module docstring.
+
+    `sampling.seed` is the base seed: the teacher and student each sample with their own seed derived
+    from it. `threshold` is the keep threshold adaptive stopping aims at (default per metric; screen
+    with the same value). `cache_path` wraps both models in the SQLite response cache.
+    `progress(done, total)` is called per batch. Returns a ScoreSummary. Raises UserError for a bad
+    run directory, k, metric or batch size, or scores made with other settings; DeltaError when a
+    model fails (what it returned so far is kept).
+    """
+    check_metric(metric, DISTRIBUTION_METRICS)
+    if k < 1 or batch_size < 1:
+        raise UserError(f"k={k} and batch_size={batch_size} must both be at least 1")
+    store = RunStore(run_dir)
+    store.read_manifest()
+    items = {it.id: it for it in store.iter_items()}
+    sampling = sampling or Sampling()
+    try:
+        cfg = AdaptiveConfig(rounds=schedule(k) if adaptive else (k,), metric=metric, seed=seed,
+                             threshold=DEFAULT_THRESHOLDS[metric] if threshold is None else threshold)
+    except ValidationError as e:
+        bad = e.errors()[0]
+        raise UserError(f"{bad['loc'][0]}={bad['input']!r}: {bad['msg']}") from None
+    out = scores_dir(run_dir)
+    meta = _meta(teacher, student, k, adaptive, cfg, sampling, prompt_format, bootstrap, ci_level, seed)
+    _check_meta(out / "meta.json", meta)
+    closers = []
+    if cache_path is not None:
+        from deltaprompts.models.cache import CachedBackend
+
+        teacher, student = CachedBackend(teacher, cache_path), CachedBackend(student, cache_path)
+        closers = [teacher.close, student.close]
+    try:
+        return _score(store, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size, progress,
+                      adaptive, bootstrap, ci_level)
+    finally:
+        for close in closers:
+            close()
+
+
+def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: Backend, cfg: AdaptiveConfig,
+           meta: dict[str, Any], sampling: Sampling, prompt_format: str, batch_size: int,
+           progress: Callable[[int, int], None] | None, adaptive: bool, bootstrap: int,
+           ci_level: float) -> ScoreSummary:
+    from deltaprompts.models.prompts import build_request
+
+    out = scores_dir(store.root)
+    deltas = JsonlLog(out / "deltas.jsonl", Delta, lambda d: d.item)
+    forced = JsonlLog(out / "forced.jsonl", ForcedScore, lambda f: (f.item, f.index))
+    requests: dict[str, Request] = {}
+    samplers = [
+        _Sampler(role, backend, sampling.model_copy(update={"seed": role_seed(sampling.seed, role)}),
+                 JsonlLog(out / f"samples-{role}.jsonl", Sample, lambda s: (s.item, s.index)), items, requests)
+        for role, backend in zip(ROLES, (teacher, student))
+    ]
+    repaired = sum(log.repaired for log in (deltas, forced, *(s.log for s in samplers)))
+    can_score = isinstance(teacher, Scorer) and isinstance(student, Scorer)
+    before = sum(i in deltas for i in items)
+    todo = [i for i in items if i not in deltas]
+    stops: Counter = Counter()
+    n_samples = 0
+    if progress:
+        progress(before, len(items))
+    for b in range(0, len(todo), batch_size):
+        batch = todo[b:b + batch_size]
+        for i in batch:
+            requests[i] = build_request(items[i], store.root, prompt_format)
+
+        def draw(ids: Sequence[str], start: int, count: int) -> tuple[list[list[str]], list[list[str]]]:
+            t = samplers[0].ensure(ids, start, count)
+            return t, samplers[1].ensure(ids, start, count)
+
+        outcomes = sample_rounds(batch, draw, cfg, adaptive=adaptive)
+        sets = [(samplers[0].sample_set(o.key, len(o.teacher)), samplers[1].sample_set(o.key, len(o.student)))
+                for o in outcomes]
+        if can_score:
+            _forced(teacher, student, [t for t, _ in sets], requests, forced)
+        new = []
+        for o, (t, s) in zip(outcomes, sets):
+            item = items[o.key]
+            fs = [forced.records[(o.key, x.index)] for x in t.samples] if can_score else []
+            new.append(make_delta(t, s, family=item.family, question_family=item.question.family, metric=cfg.metric,
+                                  forced=fs, bootstrap=bootstrap, level=ci_level, seed=cfg.seed, rounds=o.rounds,
+                                  stop=o.reason, simulated=meta["simulated"]))
+            stops[o.reason] += 1
+            n_samples += len(o.teacher) + len(o.student)
+        deltas.append(new)
+        for i in batch:
+            requests.pop(i, None)
+        if progress:
+            progress(before + b + len(batch), len(items))
+    zero = sum(d.zero_delta for d in deltas.records.values())
+    return ScoreSummary(
+        items=len(items), already_scored=before, scored=len(todo), deltas=len(deltas), zero_delta=zero,
+        zero_delta_fraction=zero / len(deltas) if len(deltas) else 0.0,
+        completions={s.role: s.asked for s in samplers}, stops=dict(sorted(stops.items())),
+        mean_samples=n_samples / (2 * len(todo)) if todo else 0.0, repaired_bytes=repaired,
+        simulated=meta["simulated"], scores_dir=str(out),
+    )
+
+
+def read_deltas(run_dir: Path | str) -> dict[str, Delta]:
+    """The Delta records of a scored run, by item id; raises UserError if there are none."""
+    path = scores_dir(run_dir) / "deltas.jsonl"
+    if not path.exists():
+        raise UserError(f"{run_dir} has no {SCORES_DIR}/deltas.jsonl: run `deltaprompts score {run_dir} ...` first")
+    return dict(JsonlLog(path, Delta, lambda d: d.item).records)
+
+
+def read_meta(run_dir: Path | str) -> dict[str, Any]:
+    """The score settings of a scored run (empty if there are none)."""
+    path = scores_dir(run_dir) / "meta.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+# ------------------------------------------------------------------------------------- screen
+
+
+def _plot(path: Path, values: dict[str, list[float]], report: ScreenReport) -> None:
+    """One Δ histogram per family, with the keep threshold marked (matplotlib, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fams = sorted(values)
+    fig = Figure(figsize=(4.2 * max(len(fams), 1), 3.4), dpi=100)
+    FigureCanvasAgg(fig)
+    bounded = report.metric in ("tv", "js")
+    for n, fam in enumerate(fams, 1):
+        ax = fig.add_subplot(1, len(fams), n)
+        vals = values[fam]
+        rng = (0.0, 1.0) if bounded else (min(min(vals), 0.0), max(max(vals), report.min_delta) + 1e-9)
+        ax.hist(vals, bins=20, range=rng, color="#4878a8", edgecolor="white")
+        ax.axvline(report.min_delta, color="#c0392b", linestyle="--", label=f"keep >= {report.min_delta:g}")
+        ax.set_title(f"{fam} (n={len(vals)})", fontsize=10)
+        ax.set_xlabel(f"Δ ({report.metric})")
+        ax.set_ylabel("items")
+        ax.legend(fontsize=8)
+    sim = " — SIMULATED MODELS" if report.simulated else ""
+    fig.suptitle(f"Δ per family{sim}", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    import os
+    import shutil
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def screen_run(
+    run_dir: Path | str, out_dir: Path | str, min_delta: float, min_teacher_acc: float = 0.0, metric: str | None = None,
+    *, overwrite: bool = False,
+) -> ScreenReport:
+    """Write a new run directory with the items whose Δ (`metric`, default the one scored) is at
+    least `min_delta` and whose teacher accuracy is at least `min_teacher_acc`; images are
+    hard-linked (copied across file systems), kept Deltas and the score settings are carried over,
+    and `report/` holds screen.json, screen.txt (per-family table) and delta_hist.png.
+
+    The new directory appears whole or not at all. Returns the ScreenReport. Raises UserError for
+    a run without Deltas, an unknown metric or one the Deltas lack, thresholds out of range, or an
+    output directory that is the source or is not empty (without `overwrite`).
+    """
+    import os
+    import shutil
+    import time
+
+    src, dst = Path(run_dir), Path(out_dir)
+    if dst.resolve() == src.resolve():
+        raise UserError(f"--out {dst} is the run being screened; choose a new directory")
+    if not 0.0 <= min_teacher_acc <= 1.0:
+        raise UserError(f"min_teacher_acc={min_teacher_acc} must be in [0, 1]")
+    source = RunStore(src)
+    manifest = source.read_manifest()
+    deltas = read_deltas(src)
+    meta = read_meta(src)
+    metric = check_metric(metric or meta.get("metric", "tv"))
+    if any(metric not in d.values for d in deltas.values()):
+        have = sorted(set.intersection(*(set(d.values) for d in deltas.values())))
+        raise UserError(f"metric {metric!r} is missing from the Deltas of {src} (token_kl needs two models that score "
+                        f"answers); available: {', '.join(have)}")
+    items = list(source.iter_items())
+    kept: list[Item] = []
+    dropped: Counter = Counter()
+    values: dict[str, list[float]] = {}
+    fam: dict[str, list[Delta]] = {}
+    for item in items:
+        d = deltas.get(item.id)
+        if d is None:
+            continue
+        v = d.values[metric]
+        values.setdefault(item.family, []).append(v)
+        fam.setdefault(item.family, []).append(d)
+        if v < min_delta:
+            dropped["zero_delta" if d.zero_delta else "low_delta"] += 1
+        elif d.teacher_accuracy < min_teacher_acc:
+            dropped["teacher_wrong"] += 1
+        else:
+            kept.append(item)
+    kept_ids = {it.id for it in kept}
+    rows = [FamilyRow(family=f, scored=len(ds), zero_delta=sum(d.zero_delta for d in ds),
+                      kept=sum(d.item in kept_ids for d in ds), mean_delta=sum(d.values[metric] for d in ds) / len(ds),
+                      teacher_accuracy=sum(d.teacher_accuracy for d in ds) / len(ds),
+                      student_accuracy=sum(d.student_accuracy for d in ds) / len(ds)) for f, ds in sorted(fam.items())]
+    scored = sum(r.scored for r in rows)
+    zero = sum(r.zero_delta for r in rows)
+    notes = []
+    if meta.get("adaptive") and meta.get("metric") == metric and meta.get("threshold") != min_delta:
+        notes.append(f"adaptive sampling stopped items around threshold {meta.get('threshold')}, not {min_delta}: "
+                     "decisions near min_delta rest on fewer samples")
+    report = ScreenReport(
+        source=str(src), out=str(dst), metric=metric, min_delta=min_delta, min_teacher_acc=min_teacher_acc,
+        items=len(items), scored=scored, unscored=len(items) - scored, zero_delta=zero,
+        zero_delta_fraction=zero / scored if scored else 0.0, kept=len(kept),
+        kept_fraction=len(kept) / scored if scored else 0.0, dropped=dict(sorted(dropped.items())), families=rows,
+        simulated=bool(meta.get("simulated")), notes=notes, plot=str(dst / "report" / "delta_hist.png"),
+        table=str(dst / "report" / "screen.txt"),
+    )
+    if dst.exists() and any(dst.iterdir()) and not overwrite:
+        raise UserError(f"output directory {dst} is not empty: choose a new one, or pass --overwrite to replace it")
+    RunStore(dst).prepare(resume=False, overwrite=overwrite)  # refuses to delete a non-run; leaves dst empty
+    tmp = dst.parent / f".{dst.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = RunStore(tmp)
+    shard = int(manifest.get("config", {}).get("shard_size", 50) or 50)
+    for k, s in enumerate(range(0, len(kept), shard)):
+        part = kept[s:s + shard]
+        for it in part:
+            _link_or_copy(src / it.image.path, tmp / it.image.path)
+        out.write_shard(k, [it.model_dump_json() for it in part], {
+            "items": len(part), "images": len({it.image.path for it in part}), "rejections": {},
+            "families": dict(Counter(it.family for it in part)),
+            "question_families": dict(Counter(it.question.family for it in part))})
+    JsonlLog(tmp / SCORES_DIR / "deltas.jsonl", Delta, lambda d: d.item).append(deltas[i] for i in sorted(kept_ids))
+    if meta:
+        atomic_write(tmp / SCORES_DIR / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    _plot(tmp / "report" / "delta_hist.png", values, report)
+    sim = "SIMULATED MODELS (sim: backends): these figures describe no real model.\n\n" if report.simulated else ""
+    atomic_write(tmp / "report" / "screen.txt", sim + report.text_table() + "\n")
+    atomic_write(tmp / "report" / "screen.json", report.model_dump_json(indent=2) + "\n")
+    counts = {"items": len(kept), "images": len({it.image.path for it in kept}),
+              "families": dict(sorted(Counter(it.family for it in kept).items())),
+              "question_families": dict(sorted(Counter(it.question.family for it in kept).items()))}
+    out.write_manifest({**manifest, "counts": counts, "status": "complete",
+                        "screen": {k: v for k, v in report.model_dump().items() if k not in ("families", "out")},
+                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    os.rmdir(dst)
+    os.replace(tmp, dst)
+    return report

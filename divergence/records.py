@@ -1,0 +1,233 @@
+"""Score and screen records (Sample, ForcedScore, SampleSet, Delta, ScreenReport) and a kill-safe JSONL log."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deltaprompts.divergence.adaptive import STOP_REASONS
+from deltaprompts.divergence.metrics import (
+    DISTRIBUTION_METRICS,
+    accuracy,
+    bootstrap_ci,
+    check_metric,
+    correctness_gap,
+    distribution,
+    distribution_metrics,
+    token_kl,
+    zero_delta,
+)
+
+Role = Literal["teacher", "student"]
+
+
+class Sample(BaseModel):
+    """One sampled answer of one model for one item: a line of `scores/samples-<role>.jsonl`."""
+
+    model_config = ConfigDict(extra="forbid")
+    item: str = Field(description="Item id.")
+    index: int = Field(ge=0, description="Sample index among the item's samples from this model.")
+    text: str
+    answer_class: str = Field(description="Canonical answer class (verifiers.canonicalize), or '<unparseable>'.")
+    score: float = Field(ge=0.0, le=1.0, description="verifiers.score_item_answer against the item's answer.")
+    logprob: float | None = None
+    finish_reason: str | None = None
+
+
+class ForcedScore(BaseModel):
+    """Teacher-forced log-probs of one teacher sample under both models: a line of `scores/forced.jsonl`."""
+
+    model_config = ConfigDict(extra="forbid")
+    item: str
+    index: int = Field(ge=0, description="Index of the teacher sample scored.")
+    teacher_logprob: float
+    student_logprob: float
+
+
+class SampleSet(BaseModel):
+    """One model's samples for one item, in index order."""
+
+    model_config = ConfigDict(extra="forbid")
+    item: str
+    role: Role
+    samples: list[Sample]
+
+    @property
+    def classes(self) -> list[str]:
+        return [s.answer_class for s in self.samples]
+
+    @property
+    def scores(self) -> list[float]:
+        return [s.score for s in self.samples]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return distribution(self.classes)
+
+
+class Delta(BaseModel):
+    """The divergence of teacher and student on one item: a line of `scores/deltas.jsonl`."""
+
+    model_config = ConfigDict(extra="forbid")
+    item: str = Field(description="Item id.")
+    family: str = Field(description="The item's visual family, e.g. scene.shapes.")
+    question_family: str
+    metric: str = Field(description="The metric `value` holds: tv, js or kl.")
+    value: float
+    values: dict[str, float] = Field(description="tv, js, kl, gap (teacher minus student accuracy), and "
+                                     "token_kl when both models can score answers.")
+    teacher: dict[str, int] = Field(description="Teacher answer class -> count.")
+    student: dict[str, int] = Field(description="Student answer class -> count.")
+    teacher_accuracy: float
+    student_accuracy: float
+    n_teacher: int
+    n_student: int
+    ci: tuple[float, float] = Field(description="Percentile bootstrap interval of `value`.")
+    ci_level: float
+    bootstrap: int = Field(description="Bootstrap resamples behind `ci`.")
+    zero_delta: bool = Field(description="The two empirical answer distributions are identical.")
+    rounds: int = Field(description="Sampling rounds used (1 for a fixed run).")
+    stop: str = Field(description=f"Why sampling stopped: one of {', '.join(STOP_REASONS)}.")
+    simulated: bool = Field(default=False, description="True when a model was a simulation (sim: backend).")
+
+
+class FamilyRow(BaseModel):
+    """Screen figures of one family (`screen_run`)."""
+
+    family: str
+    scored: int
+    zero_delta: int
+    kept: int
+    mean_delta: float
+    teacher_accuracy: float
+    student_accuracy: float
+
+
+class ScreenReport(BaseModel):
+    """What `screen_run` kept and why, overall and per family (fractions are of scored items)."""
+
+    source: str
+    out: str
+    metric: str
+    min_delta: float
+    min_teacher_acc: float
+    items: int
+    scored: int
+    unscored: int = Field(description="Items without a Delta: not kept (score the run to the end first).")
+    zero_delta: int
+    zero_delta_fraction: float
+    kept: int
+    kept_fraction: float
+    dropped: dict[str, int] = Field(description="Scored items not kept, by reason.")
+    families: list[FamilyRow]
+    simulated: bool
+    notes: list[str] = Field(default_factory=list)
+    plot: str
+    table: str
+
+    def text_table(self) -> str:
+        """The per-family figures as a fixed-width text table."""
+        head = f"{'family':<24}{'scored':>8}{'zero-Δ':>9}{'kept':>8}{'mean Δ':>9}{'T acc':>8}{'S acc':>8}"
+        lines = [head, "-" * len(head)]
+        for r in self.families:
+            lines.append(f"{r.family:<24}{r.scored:>8}{r.zero_delta / r.scored:>9.1%}{r.kept / r.scored:>8.1%}"
+                         f"{r.mean_delta:>9.3f}{r.teacher_accuracy:>8.2f}{r.student_accuracy:>8.2f}")
+        return "\n".join(lines)
+
+
+def item_seed(seed: int, item: str) -> int:
+    """A per-item seed from a run seed, so an item's bootstrap does not depend on the item order."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}|{item}".encode(), digest_size=8).digest(), "little")
+
+
+def make_delta(
+    teacher: SampleSet, student: SampleSet, *, family: str, question_family: str, metric: str = "tv",
+    forced: Sequence[ForcedScore] = (), bootstrap: int = 1000, level: float = 0.95, seed: int = 0,
+    rounds: int = 1, stop: str = "fixed", simulated: bool = False,
+) -> Delta:
+    """The Delta of one item from both models' samples; `forced` (teacher-forced scores of the
+    teacher's samples) adds token_kl. Raises UserError for empty sample sets or mismatched items,
+    UnknownNameError for a metric outside tv/js/kl."""
+    from deltaprompts.errors import UserError
+
+    check_metric(metric, DISTRIBUTION_METRICS)
+    if teacher.item != student.item or not teacher.samples or not student.samples:
+        raise UserError(f"a Delta needs samples of both models for one item; got {len(teacher.samples)} teacher "
+                        f"samples of {teacher.item!r} and {len(student.samples)} student samples of {student.item!r}")
+    if stop not in STOP_REASONS:
+        raise UserError(f"stop reason {stop!r} is not one of {', '.join(STOP_REASONS)}")
+    t, s = teacher.counts, student.counts
+    values = distribution_metrics(t, s)
+    values["gap"] = correctness_gap(teacher.scores, student.scores)
+    if forced:
+        values["token_kl"] = token_kl([f.teacher_logprob for f in forced], [f.student_logprob for f in forced])
+    ci = bootstrap_ci(teacher.classes, student.classes, metric, b=bootstrap, level=level,
+                      seed=item_seed(seed, teacher.item))
+    return Delta(
+        item=teacher.item, family=family, question_family=question_family, metric=metric, value=values[metric],
+        values=values, teacher=t, student=s, teacher_accuracy=accuracy(teacher.scores),
+        student_accuracy=accuracy(student.scores), n_teacher=len(teacher.samples), n_student=len(student.samples),
+        ci=ci, ci_level=level, bootstrap=bootstrap, zero_delta=zero_delta(t, s), rounds=rounds, stop=stop,
+        simulated=simulated,
+    )
+
+
+class JsonlLog:
+    """An append-only JSONL file of records, safe against a kill: each append is flushed and
+    fsynced, and a partial last line (a kill mid-write) is cut off when the file is opened again.
+    Records are keyed by `key(record)`; the first record with a key wins, so nothing is duplicated."""
+
+    def __init__(self, path: Path, model: type[BaseModel], key: Callable[[Any], Hashable]):
+        self.path, self.model, self.key = Path(path), model, key
+        self.records: dict[Hashable, Any] = {}
+        self.repaired = 0  # bytes of a partial last line cut off on open
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        from deltaprompts.errors import UserError
+
+        data = self.path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        if cut < len(data):  # a partial line after the last newline: written when the run was killed
+            self.repaired = len(data) - cut
+            with self.path.open("r+b") as f:
+                f.truncate(cut)
+                os.fsync(f.fileno())
+            data = data[:cut]
+        for n, line in enumerate(data.decode().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = self.model.model_validate_json(line)
+            except ValueError as e:
+                raise UserError(f"{self.path}:{n}: not a valid {self.model.__name__} record: "
+                                f"{str(e).splitlines()[0]}; move the file away to start this stage over") from None
+            self.records.setdefault(self.key(rec), rec)
+
+    def append(self, records: Iterable[Any]) -> list[Any]:
+        """Write the records whose key is new, flushed and fsynced; returns those written."""
+        new = []
+        for rec in records:
+            k = self.key(rec)
+            if k not in self.records:
+                self.records[k] = rec
+                new.append(rec)
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as f:
+                f.write("".join(rec.model_dump_json() + "\n" for rec in new))
+                f.flush()
+                os.fsync(f.fileno())
+        return new
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self.records
+
+    def __len__(self) -> int:
+        return len(self.records)
