@@ -109,7 +109,9 @@ class HFBackend:
         if self._model is None:
             import torch
             from transformers import AutoModelForImageTextToText, AutoProcessor
+            from transformers.utils import logging as hf_logging
 
+            hf_logging.disable_progress_bar()  # our own progress bar is the one a user watches
             if self.threads:
                 torch.set_num_threads(self.threads)
             device = self.device if self.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
