@@ -14,6 +14,7 @@ from typing import Any, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -37,11 +38,11 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except DeltaError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except ValidationError as e:  # an option combination a config model refuses
             msg = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'value'}={x.get('input')!r}: {x['msg']}" for x in e.errors())
-            err.print(f"[bold red]error:[/] invalid option: {msg}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[bold red]error:[/] invalid option: {escape(msg)}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -231,9 +232,10 @@ def schema(
 
 def _register_stage_commands() -> None:
     """The model-facing stages live in their own modules; each adds its commands to `app`."""
-    from deltaprompts import cli_divergence
+    from deltaprompts import cli_divergence, cli_export
 
     cli_divergence.register(app)
+    cli_export.register(app)
 
 
 _register_stage_commands()

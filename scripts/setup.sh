@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for deltaprompts: Chromium (plotly export) and a virtual env at .venv.
-# EXTRAS picks the optional parts (default: plotly,math,test). Idempotent: reruns are cheap.
+# EXTRAS picks the optional parts (default: all,test = plotly, math, hf (torch CPU pinned), export, test). Idempotent: reruns are cheap.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=${EXTRAS:-plotly,math,test}
+EXTRAS=${EXTRAS:-all,test}
 
 have_browser() { command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null; }
 if ! have_browser || ! fc-list 2>/dev/null | grep -qi dejavu; then

@@ -1,0 +1,199 @@
+"""Export a run, or one side of its split: HF datasets/parquet, LLaVA JSON, chat-messages JSONL, an lmms-eval task."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+import deltaprompts
+from deltaprompts.errors import UnknownNameError, UserError
+from deltaprompts.records import Item
+from deltaprompts.store import RunStore, atomic_write
+
+FORMATS = ("hf", "parquet", "llava", "messages", "lmms-eval")
+RAW = "raw"
+"""The prompt format that leaves the question text as generated (no answer instruction added)."""
+MARKER = "export.json"
+HF_SPLIT = {"train": "train", "eval": "test", "all": "train"}
+"""The Hugging Face split name an export of each side is written under (eval is the test split)."""
+
+
+class ExportSummary(BaseModel):
+    """What `export_run` wrote (also saved as export.json in the output folder)."""
+
+    format: str
+    out: str
+    source: str
+    split: str
+    hf_split: str
+    items: int
+    prompt_format: str
+    files: list[str] = Field(description="Files written, relative to `out` (images not listed).")
+    images: int = Field(0, description="Images copied (hard-linked) under out/images.")
+    deltaprompts: str = deltaprompts.__version__
+
+
+def load_deltas(run_dir: Path | str) -> dict[str, Any]:
+    """The Delta records of a run by item id ({} when unscored). Read-only: a partial last line
+    (a score stage killed mid-write) is ignored here and repaired by the score stage itself.
+    Raises UserError naming a malformed line."""
+    from deltaprompts.divergence.records import Delta
+
+    path = Path(run_dir) / "scores" / "deltas.jsonl"
+    if not path.exists():
+        return {}
+    data = path.read_bytes()
+    out: dict[str, Any] = {}
+    for n, line in enumerate(data[: data.rfind(b"\n") + 1].decode().splitlines(), 1):
+        if line.strip():
+            try:
+                d = Delta.model_validate_json(line)
+            except ValueError as e:
+                raise UserError(f"{path}:{n}: not a valid Delta record: {str(e).splitlines()[0]}") from None
+            out.setdefault(d.item, d)
+    return out
+
+
+def prompt_text(item: Item, prompt_format: str) -> str:
+    """The question as a model is asked it: the generated text (`raw`) or a prompt format's rendering."""
+    if prompt_format == RAW:
+        return item.question.text
+    from deltaprompts.models.prompts import render_prompt
+
+    return render_prompt(item.question, prompt_format)
+
+
+def answer_target(answer: str, prompt_format: str) -> str:
+    """The assistant turn a training example ends with, in the shape its prompt format asks for.
+
+    Raises UserError for `thinking`: the run holds no reasoning to train on, and an empty think
+    block would teach a model to skip it.
+    """
+    if prompt_format == "thinking":
+        raise UserError("--prompt-format thinking cannot make training targets: the run has no reasoning traces; "
+                        "use plain, multiple_choice, boxed or raw")
+    return f"\\boxed{{{answer}}}" if prompt_format == "boxed" else answer
+
+
+def check_prompt_format(prompt_format: str) -> None:
+    """Raise UnknownNameError unless `prompt_format` is `raw`, a built-in format, or a .j2 file."""
+    if prompt_format == RAW or prompt_format.endswith(".j2"):
+        return
+    from deltaprompts.models.prompts import prompt_formats
+
+    if prompt_format not in prompt_formats():
+        raise UnknownNameError("prompt format", prompt_format, [RAW, *prompt_formats()])
+
+
+def row(item: Item, deltas: dict[str, Any], prompt_format: str) -> dict[str, Any]:
+    """One dataset row of an item, without its image: the columns every format draws on."""
+    q = item.question
+    d = deltas.get(item.id)
+    return {
+        "id": item.id, "question": prompt_text(item, prompt_format), "answer": q.answer, "answer_type": q.answer_type,
+        "options": json.dumps(q.options, sort_keys=True) if q.options else None, "tolerance": q.tolerance,
+        "family": item.family, "question_family": q.family, "tags": json.dumps(item.tags, sort_keys=True),
+        "delta": float(d.value) if d is not None else None,
+    }
+
+
+def task_name(run_dir: Path | str) -> str:
+    """A default lmms-eval task name from the run folder's name."""
+    return "deltaprompts_" + (re.sub(r"[^a-z0-9]+", "_", Path(run_dir).resolve().name.lower()).strip("_") or "run")
+
+
+def _prepare_out(out: Path, overwrite: bool, source: Path) -> Path:
+    if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
+        raise UserError(f"--out {out} is inside the run being exported; choose a folder outside it")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise UserError(f"output folder {out} is not empty: pass --overwrite to replace it, or choose another")
+        if not (out / MARKER).exists():
+            raise UserError(f"--overwrite: {out} has no {MARKER}, so it is not a deltaprompts export; "
+                            "refusing to delete it")
+    tmp = out.parent / f".{out.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def export_run(
+    run_dir: Path | str, fmt: str, out: Path | str, *, split: str = "all", prompt_format: str = "plain",
+    overwrite: bool = False, task: str | None = None, shard_rows: int = 5000,
+) -> ExportSummary:
+    """Export the items of `run_dir` (all, or the train/eval side of its split.json) in format `fmt`
+    to the folder `out`, which appears whole or not at all; return an ExportSummary.
+
+    Formats: `hf` (parquet shards in data/ plus `save_to_disk` in arrow/), `parquet` (the shards
+    alone), `llava` (llava.json + images/), `messages` (messages.jsonl + images/, the OpenAI/TRL
+    chat form), `lmms-eval` (parquet shards + <task>.yaml + utils.py). `prompt_format` renders
+    the question (`raw`: as generated). Raises UnknownNameError for an unknown format, split or
+    prompt format; UserError for a missing split.json, an empty selection, or a non-empty `out`
+    without `overwrite`.
+    """
+    from deltaprompts.split import select
+
+    if fmt not in FORMATS:
+        raise UnknownNameError("export format", fmt, FORMATS)
+    check_prompt_format(prompt_format)
+    if shard_rows < 1:
+        raise UserError(f"shard_rows={shard_rows} must be at least 1")
+    store = RunStore(run_dir)
+    store.read_manifest()
+    items = select(list(store.iter_items()), store.root, split)
+    if not items:
+        raise UserError(f"nothing to export: the {split!r} side of {run_dir} has no items")
+    out = Path(out)
+    tmp = _prepare_out(out, overwrite, store.root)
+    deltas = load_deltas(store.root)
+    hf_split = HF_SPLIT[split]
+    try:
+        if fmt in ("hf", "parquet"):
+            from deltaprompts.exports.hf import write_hf
+
+            files = write_hf(items, store.root, deltas, prompt_format, tmp, hf_split, shard_rows, disk=fmt == "hf")
+        elif fmt in ("llava", "messages"):
+            from deltaprompts.exports.chat import write_chat
+
+            files = write_chat(items, store.root, prompt_format, tmp, fmt)
+        else:
+            from deltaprompts.exports.lmms_eval import write_lmms_eval
+
+            files = write_lmms_eval(items, store.root, deltas, prompt_format, tmp, hf_split, shard_rows,
+                                    task or task_name(store.root), out.resolve())
+        summary = ExportSummary(format=fmt, out=str(out), source=str(store.root.resolve()), split=split,
+                                hf_split=hf_split, items=len(items), prompt_format=prompt_format,
+                                files=sorted(f for f in files if not f.startswith("images/")),
+                                images=sum(f.startswith("images/") for f in files))
+        atomic_write(tmp / MARKER, summary.model_dump_json(indent=1) + "\n")
+        old = out.parent / f".{out.name}.old"
+        if out.exists():  # moved aside, not deleted, until the new export is in place
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put `src` at `dst`: a hard link where the file system allows, else a copy.
+
+    Raises UserError if `src` is missing."""
+    if not src.is_file():
+        raise UserError(f"image {src} is missing from the run")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)

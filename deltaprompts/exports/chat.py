@@ -1,0 +1,54 @@
+"""Conversation exports: LLaVA-style JSON and chat-messages JSONL (OpenAI / TRL form), images copied alongside."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from deltaprompts.records import Item
+from deltaprompts.store import atomic_write
+
+LLAVA_FILE = "llava.json"
+MESSAGES_FILE = "messages.jsonl"
+
+
+def llava_record(item: Item, question: str, target: str) -> dict[str, Any]:
+    """One LLaVA conversation: the image token on its own line before the question, then the answer."""
+    return {"id": item.id, "image": item.image.path,
+            "conversations": [{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": target}]}
+
+
+def messages_record(item: Item, question: str, target: str) -> dict[str, Any]:
+    """One chat example: a user turn (image placeholder + text) and an assistant turn, with the image
+    path (relative to the JSONL file) in `images`, the form TRL's vision SFT and processors'
+    `apply_chat_template` take."""
+    return {"id": item.id,
+            "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+                         {"role": "assistant", "content": [{"type": "text", "text": target}]}],
+            "images": [item.image.path]}
+
+
+def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, fmt: str) -> list[str]:
+    """Write `llava.json` (fmt `llava`) or `messages.jsonl` (fmt `messages`) and copy (hard-link) each
+    image to the same relative path under `out`; return the files written, relative to `out`.
+
+    Raises UserError for a missing image or a prompt format that cannot make training targets.
+    """
+    from deltaprompts.exports import answer_target, link_or_copy, prompt_text
+
+    records = []
+    images = set()
+    for it in items:
+        question, target = prompt_text(it, prompt_format), answer_target(it.question.answer, prompt_format)
+        records.append(llava_record(it, question, target) if fmt == "llava" else messages_record(it, question, target))
+        if it.image.path not in images:
+            link_or_copy(run_dir / it.image.path, out / it.image.path)
+            images.add(it.image.path)
+    if fmt == "llava":
+        atomic_write(out / LLAVA_FILE, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+        name = LLAVA_FILE
+    else:
+        atomic_write(out / MESSAGES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        name = MESSAGES_FILE
+    return [name, *sorted(images)]

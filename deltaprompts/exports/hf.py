@@ -1,0 +1,110 @@
+"""Hugging Face `datasets` exports: parquet shards (data/<split>-NNNNN-of-NNNNN.parquet) and `save_to_disk`."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from deltaprompts.errors import UserError
+from deltaprompts.records import Item
+from deltaprompts.store import atomic_write
+
+_CARD = """---
+configs:
+- config_name: default
+  data_files:
+  - split: {split}
+    path: data/{split}-*.parquet
+---
+# {name}
+
+Exported by deltaprompts from `{source}` ({items} items, split `{split}`, prompt format `{fmt}`).
+Columns: id, image, question, answer, answer_type, options (JSON or null), tolerance, family,
+question_family, tags (JSON), delta (the item's teacher-student divergence, or null if unscored).
+
+```python
+import datasets
+ds = datasets.load_dataset("parquet", data_dir="data")  # or datasets.load_dataset("<this folder>")
+```
+"""
+
+
+def datasets_module() -> Any:
+    """The `datasets` package; raises UserError saying how to install it when it is missing."""
+    try:
+        import datasets
+    except ImportError:
+        # no square brackets (the extra's pip spelling): the CLI prints errors as rich markup
+        raise UserError("this export needs the `datasets` package: pip install datasets "
+                        "(it is the deltaprompts 'export' extra)") from None
+    return datasets
+
+
+def features() -> Any:
+    """The column types of an exported dataset (the image as `datasets.Image()`)."""
+    ds = datasets_module()
+    v = ds.Value
+    return ds.Features({
+        "id": v("string"), "image": ds.Image(), "question": v("string"), "answer": v("string"),
+        "answer_type": v("string"), "options": v("string"), "tolerance": v("float64"), "family": v("string"),
+        "question_family": v("string"), "tags": v("string"), "delta": v("float64"),
+    })
+
+
+def write_parquet_shards(items: list[Item], run_dir: Path, deltas: dict[str, Any], prompt_format: str, out: Path,
+                         split: str, shard_rows: int) -> list[str]:
+    """Write the items as parquet shards under out/data (image bytes embedded), one shard in
+    memory at a time; return the paths written, relative to `out`."""
+    from deltaprompts.exports import row
+
+    ds = datasets_module()
+    feats = features()
+    n = max(1, math.ceil(len(items) / shard_rows))
+    files = []
+    for k in range(n):
+        rows = []
+        for it in items[k * shard_rows:(k + 1) * shard_rows]:
+            path = run_dir / it.image.path
+            if not path.is_file():
+                raise UserError(f"item {it.id}: image {path} is missing from the run")
+            image = {"bytes": path.read_bytes(), "path": it.image.path}
+            rows.append({**row(it, deltas, prompt_format), "image": image})
+        rel = f"data/{split}-{k:05d}-of-{n:05d}.parquet"
+        (out / "data").mkdir(parents=True, exist_ok=True)
+        ds.Dataset.from_list(rows, features=feats).to_parquet(str(out / rel))
+        files.append(rel)
+    return files
+
+
+def write_card(out: Path, split: str, source: Path, items: int, prompt_format: str) -> str:
+    """A README.md whose `configs` block tells `datasets.load_dataset(out)` where each split lies."""
+    atomic_write(out / "README.md", _CARD.format(split=split, name=source.name, source=source, items=items,
+                                                 fmt=prompt_format))
+    return "README.md"
+
+
+def write_hf(items: list[Item], run_dir: Path, deltas: dict[str, Any], prompt_format: str, out: Path, split: str,
+             shard_rows: int, *, disk: bool) -> list[str]:
+    """Parquet shards and a dataset card, plus (with `disk`) `DatasetDict.save_to_disk` in out/arrow
+    (load it with `datasets.load_from_disk`); return the files written, relative to `out`."""
+    files = write_parquet_shards(items, run_dir, deltas, prompt_format, out, split, shard_rows)
+    files.append(write_card(out, split, run_dir, len(items), prompt_format))
+    if disk:
+        ds = datasets_module()
+        cache = out / ".cache"
+        was_enabled = ds.is_progress_bar_enabled()
+        ds.disable_progress_bars()  # progress is the CLI's to show; datasets would print a bar per step
+        try:
+            # built from the shards (streamed through an arrow cache), so all images are never in memory at once
+            table = ds.Dataset.from_parquet([str(out / f) for f in files if f.endswith(".parquet")],
+                                            features=features(), cache_dir=str(cache))
+            ds.DatasetDict({split: table}).save_to_disk(str(out / "arrow"))
+            del table
+        finally:
+            if was_enabled:
+                ds.enable_progress_bars()
+            shutil.rmtree(cache, ignore_errors=True)
+        files += sorted(str(p.relative_to(out)) for p in (out / "arrow").rglob("*") if p.is_file())
+    return files
