@@ -11,7 +11,7 @@ from deltaprompts.models.base import Sampling, Scorer
 from deltaprompts.models.wrappers import (Failure, PartialResults, RateLimitedBackend, RetriesExhausted, RetryingBackend,
                                           RetryPolicy, split_options)
 
-from test_response_cache import Counting, CountingScorer
+from tests.models.test_response_cache import Counting, CountingScorer
 
 
 def test_backoff_grows_is_capped_jittered_and_honours_retry_after():

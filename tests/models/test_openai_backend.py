@@ -12,7 +12,7 @@ from deltaprompts.models.cache import CachedBackend
 from deltaprompts.models.specs import load_backend
 from deltaprompts.models.wrappers import PartialResults
 
-from openai_server import FakeOpenAIServer, decode_images, model_answerer, png_size
+from tests.models.openai_server import FakeOpenAIServer, decode_images, model_answerer, png_size
 
 pytest.importorskip("openai")
 
