@@ -33,7 +33,7 @@ from deltaprompts.divergence.records import (
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.models.base import Backend, Completion, Request, Sampling, Scorer
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import RunStore, atomic_write, link_or_copy
 
 SCORES_DIR = "scores"
 ROLES = ("teacher", "student")
@@ -313,17 +313,6 @@ def _plot(path: Path, values: dict[str, list[float]], report: ScreenReport) -> N
     fig.savefig(path, format="png", metadata={"Software": None})
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    import os
-    import shutil
-
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        return
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def screen_run(
@@ -404,7 +393,7 @@ def screen_run(
     for k, s in enumerate(range(0, len(kept), shard)):
         part = kept[s:s + shard]
         for it in part:
-            _link_or_copy(src / it.image.path, tmp / it.image.path)
+            link_or_copy(src / it.image.path, tmp / it.image.path)
         out.write_shard(k, [it.model_dump_json() for it in part], {
             "items": len(part), "images": len({it.image.path for it in part}), "rejections": {},
             "families": dict(Counter(it.family for it in part)),

@@ -37,6 +37,21 @@ def atomic_write(path: Path, data: bytes | str) -> None:
         raise
 
 
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Put `src` at `dst`: a hard link where the file system allows, else a copy.
+
+    Raises UserError if `src` is missing."""
+    if not src.is_file():
+        raise UserError(f"image {src} is missing from the run")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 class RunStore:
     """One run directory. Shard k of items lives in `items/shard-{k:05d}.jsonl` with its
     counters beside it in `items/shard-{k:05d}.stats.json`; a shard exists whole or not at all."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 import deltaprompts
 from deltaprompts.errors import UnknownNameError, UserError
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import RunStore, atomic_write, link_or_copy
 
 FORMATS = ("hf", "parquet", "llava", "messages", "lmms-eval")
 RAW = "raw"
@@ -184,16 +184,3 @@ def export_run(
     return summary
 
 
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Put `src` at `dst`: a hard link where the file system allows, else a copy.
-
-    Raises UserError if `src` is missing."""
-    if not src.is_file():
-        raise UserError(f"image {src} is missing from the run")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.exists():
-        return
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
