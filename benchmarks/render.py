@@ -2,8 +2,8 @@
 
 For each family: items/s of the full per-item path (sample Spec, render, Facts, questions,
 checks) on one core, and the same figure drawn by the renderer alone (matplotlib bars/lines/pie
-from the data table; a reportlab page of the same words + PyMuPDF raster; PIL ellipses at the
-object boxes), timed in the same run. Then `generate` end to end with 1 and 2 workers.
+from the data table; bare plotly figures exported in one batch through the same browser; a
+reportlab page of the same words + PyMuPDF raster; PIL ellipses at the object boxes), timed in the same run. Then `generate` end to end with 1 and 2 workers.
 Run: python benchmarks/render.py [--n 40] [--plotly]
 """
 
@@ -77,6 +77,19 @@ def baseline_scene(spec, facts) -> bytes:
     return buf.getvalue()
 
 
+def baseline_plotly_batch(specs) -> None:
+    """The same data as bare plotly figures, exported in one batch through the same persistent browser."""
+    from deltaprompts.generators.chart_plotly import _get_server
+
+    figs = []
+    for spec in specs:
+        d, st = spec.data, spec.data["style"]
+        kind = {"line": "scatter", "pie": "pie"}.get(d["chart_type"], "bar")
+        data = [{"type": kind, "x": d["categories"], "y": s["values"], "name": s["name"]} for s in d["series"]]
+        figs.append({"data": data, "layout": {"width": st["width_px"], "height": st["height_px"], "title": {"text": d["title"]}}})
+    _get_server().export(figs)
+
+
 BASELINES = {"chart": baseline_chart, "document": baseline_document, "scene": baseline_scene}
 
 
@@ -92,10 +105,12 @@ def bench_family(name: str, n: int, knobs: dict) -> tuple[float, float]:
     for spec, r in zip(specs, rendered):
         _make_items(cfg, templates, r, spec, 1, 0, Counter())
     ours = (time.perf_counter() - t) / n
-    base = BASELINES[fam.domain]
     t = time.perf_counter()
-    for spec, r in zip(specs, rendered):
-        base(spec, r.facts)
+    if knobs.get("renderer") == "plotly":
+        baseline_plotly_batch(specs)
+    else:
+        for spec, r in zip(specs, rendered):
+            BASELINES[fam.domain](spec, r.facts)
     bare = (time.perf_counter() - t) / n
     fam.close()
     return ours, bare

@@ -116,7 +116,7 @@ class Question(Record):
     tolerance: float | None = None
     family: str = Field(description="Question family, e.g. chart.argmax.")
     template: str | None = Field(default=None, description="Template file and phrasing index, if templated.")
-    source: Literal["template", "teacher"] = "template"
+    source: Literal["template", "teacher", "external"] = "template"
 
 
 class ImageRef(Record):

@@ -1,0 +1,217 @@
+"""The pipeline commands (`seed`, `mine`, `audit`, `synthesize`, `run`); `register(app)` adds them to the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+
+def _import_options(source: Path, name: Optional[str], image_column: str, question_column: str, answer_column: str,
+                    answer_type: str, domain: str, split: Optional[str], tag_column: Optional[list[str]],
+                    limit: Optional[int]) -> Any:
+    from deltaprompts.pipeline.config import ExternalSeed
+
+    return ExternalSeed(path=str(source.resolve()), name=name, image_column=image_column,
+                        question_column=question_column, answer_column=answer_column, answer_type=answer_type,
+                        domain=domain, split=split, tag_columns=list(tag_column or []), limit=limit)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline commands to a typer app."""
+    from deltaprompts.cli import err, handles_errors, out
+
+    def config_run(config: Path, stop_after: Optional[str], teacher: Optional[str] = None,
+                   student: Optional[str] = None, rounds: Optional[int] = None, resume: bool = False,
+                   overwrite: bool = False, stage_command: bool = False) -> dict[str, Any]:
+        from deltaprompts.pipeline.config import load_config
+        from deltaprompts.pipeline.rounds import run_pipeline
+
+        cfg = load_config(config)
+        if teacher:
+            cfg.models.teacher = teacher
+        if student:
+            cfg.models.student = student
+        if rounds is not None:
+            cfg.rounds = rounds
+        if stage_command:  # a stage command continues the run in `out` when there is one
+            resume = (Path(cfg.out) / "manifest.json").exists()
+        return run_pipeline(cfg, resume=resume, overwrite=overwrite, stop_after=stop_after,
+                            log=lambda msg: err.print(msg, highlight=False),
+                            command=f"deltaprompts run {config}")
+
+    def show_rounds(root: Path) -> None:
+        from rich.table import Table
+
+        from deltaprompts.pipeline.runroot import read_rounds
+
+        rows = read_rounds(root)
+        if not rows:
+            return
+        t = Table(title=f"yield per round ({root / 'rounds.json'})")
+        for col in ("round", "generated", "screened", "kept", "zero-Δ", "teacher accepted", "arms"):
+            t.add_column(col, justify="left" if col == "arms" else "right")
+        for r in rows:
+            tq = r.get("teacher") or {}
+            z = r.get("zero_delta_fraction")
+            t.add_row(str(r["round"]), str(r["generated"]), str(r["screened"]), str(r["kept"]),
+                      "-" if z is None else f"{z:.1%}",
+                      f"{tq.get('accepted', 0)}/{tq.get('replies', 0)}" if tq else "-",
+                      ", ".join(f"{a}:{c['kept']}/{c['generated']}" for a, c in sorted(r.get("arms", {}).items())))
+        out.print(t)
+
+    @app.command("seed")
+    @handles_errors
+    def seed_cmd(
+        source: Optional[Path] = typer.Argument(None, help="A JSONL file or a Hugging Face dataset folder to import."),
+        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory to write the import to."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run the seed stage of a pipeline config."),
+        name: Optional[str] = typer.Option(None, help="Name of the imported set (family external.NAME)."),
+        image_column: str = typer.Option("image", "--image-column"),
+        question_column: str = typer.Option("question", "--question-column"),
+        answer_column: str = typer.Option("answer", "--answer-column"),
+        answer_type: str = typer.Option("infer", "--answer-type", help="infer (number if it parses, else string) "
+                                        "or an answer type."),
+        domain: str = typer.Option("chart", "--domain", help="chart, document or scene."),
+        split: Optional[str] = typer.Option(None, "--split", help="Split of a dataset with several."),
+        tag_column: Optional[list[str]] = typer.Option(None, "--tag-column", help="Column kept as a knob; repeatable."),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Import at most this many rows."),
+    ) -> None:
+        """Write a seed set: import an external set (SOURCE --out DIR), or run a config's seed stage (--config)."""
+        from deltaprompts.errors import UserError
+
+        if config is not None:
+            m = config_run(config, "seed", stage_command=True)
+            out.print(f"seed stage done under {Path(m['config']['out']) / 'seed'}")
+            return
+        if source is None or out_dir is None:
+            raise UserError("give SOURCE and --out DIR to import an external set, or --config CONFIG")
+        from deltaprompts.pipeline.external import import_external
+
+        m = import_external(_import_options(source, name, image_column, question_column, answer_column, answer_type,
+                                            domain, split, tag_column, limit), out_dir)
+        out.print(f"imported {m['counts']['items']} items to {out_dir}")
+        if m.get("rejections"):
+            out.print("not imported: " + ", ".join(f"{k}={v}" for k, v in m["rejections"].items()))
+
+    @app.command()
+    @handles_errors
+    def mine(
+        run_dir: Optional[Path] = typer.Argument(None, help="A run directory (scored first if it has no Deltas)."),
+        config: Optional[Path] = typer.Option(None, "--config", "-c", help="Run a config's pipeline up to mine."),
+        teacher: Optional[str] = typer.Option(None, "--teacher", help="Teacher spec (to score an unscored run)."),
+        student: Optional[str] = typer.Option(None, "--student", help="Student spec (to score an unscored run)."),
+        k: int = typer.Option(8, "--k", min=1),
+        event: str = typer.Option("delta", "--event", help="delta (screen would keep it) or failure (student wrong "
+                                  "where the teacher is right)."),
+        min_support: int = typer.Option(5, "--min-support", min=1),
+        bins: int = typer.Option(3, "--bins", min=2, max=10, help="Quantile bins of numeric knobs."),
+        min_delta: Optional[float] = typer.Option(None, "--min-delta"),
+        min_teacher_acc: float = typer.Option(0.5, "--min-teacher-acc", min=0.0, max=1.0),
+        describe: bool = typer.Option(False, "--describe", help="The teacher describes each top pattern."),
+        cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite response cache."),
+    ) -> None:
+        """Find failure patterns of a scored run (writes RUN/mine/patterns.json) and show them."""
+        from deltaprompts.errors import UserError
+        from deltaprompts.pipeline.config import MineConfig
+        from deltaprompts.pipeline.mine import mine_run, patterns_table, read_patterns
+
+        if config is not None:
+            m = config_run(config, "mine", stage_command=True)
+            out.print(patterns_table(read_patterns(m["config"]["out"])))
+            return
+        if run_dir is None:
+            raise UserError("give a RUN directory, or --config CONFIG")
+        cfg = MineConfig(event=event, min_support=min_support, bins=bins, describe=describe)
+        t = None
+        if teacher or student:
+            if not (teacher and student):
+                raise UserError("--teacher and --student go together")
+            from deltaprompts.models.base import Sampling
+            from deltaprompts.models.specs import load_backend
+            from deltaprompts.score import score_run
+
+            t, s = load_backend(teacher), load_backend(student)
+            score_run(run_dir, t, s, k=k, sampling=Sampling(), cache_path=cache)
+        elif describe:
+            raise UserError("--describe needs --teacher (and --student)")
+        rep = mine_run(run_dir, run_dir / "mine", cfg, min_delta=min_delta, min_teacher_acc=min_teacher_acc,
+                       describe_with=t)
+        out.print(patterns_table(rep))
+        for p in rep.patterns[:5]:
+            if p.description:
+                out.print(f"[bold]{p.label()}[/]: {p.description}", highlight=False)
+        out.print(f"patterns: {run_dir / 'mine' / 'patterns.json'}")
+
+    @app.command()
+    @handles_errors
+    def audit(
+        source: Path = typer.Argument(..., help="A run directory, a JSONL file or a Hugging Face dataset folder."),
+        teacher: str = typer.Option(..., "--teacher", help="Teacher model spec."),
+        student: str = typer.Option(..., "--student", help="Student model spec."),
+        k: int = typer.Option(8, "--k", min=1, help="Samples per model per item."),
+        work: Optional[Path] = typer.Option(None, "--out", "-o", help="Where an external set is imported "
+                                            "(default: SOURCE-audit beside it)."),
+        metric: str = typer.Option("tv", "--metric"),
+        level: float = typer.Option(0.95, "--level", min=0.5, max=0.999),
+        seed: int = typer.Option(0, "--seed"),
+        cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite response cache."),
+        image_column: str = typer.Option("image", "--image-column"),
+        question_column: str = typer.Option("question", "--question-column"),
+        answer_column: str = typer.Option("answer", "--answer-column"),
+        answer_type: str = typer.Option("infer", "--answer-type"),
+        split: Optional[str] = typer.Option(None, "--split"),
+        limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    ) -> None:
+        """How much of a dataset teaches nothing: its zero-delta fraction with confidence intervals."""
+        from rich.table import Table
+
+        from deltaprompts.models.base import Sampling
+        from deltaprompts.models.specs import load_backend
+        from deltaprompts.pipeline.audit import audit_run, prepare_source
+
+        ext = None
+        if not (source / "manifest.json").exists():
+            ext = _import_options(source, None, image_column, question_column, answer_column, answer_type, "chart",
+                                  split, None, limit)
+        run = prepare_source(source, work, ext)
+        rep = audit_run(run, load_backend(teacher), load_backend(student), k, metric=metric, level=level,
+                        sampling=Sampling(seed=seed), cache_path=cache, seed=seed)
+        if rep.simulated:
+            out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
+        out.print(f"zero-delta: {rep.zero_delta} of {rep.items} items = {rep.zero_delta_fraction:.1%} "
+                  f"({rep.level:.0%} Wilson {rep.wilson[0]:.1%}-{rep.wilson[1]:.1%}, bootstrap "
+                  f"{rep.bootstrap[0]:.1%}-{rep.bootstrap[1]:.1%}) teach the student nothing at k={rep.k}")
+        t = Table(title="zero-delta by question family")
+        for col in ("question family", "items", "zero-Δ", f"{rep.level:.0%} CI", "mean Δ", "T acc", "S acc"):
+            t.add_column(col, justify="left" if col == "question family" else "right")
+        for r in rep.question_families:
+            t.add_row(r.group, str(r.items), f"{r.fraction:.1%}", f"{r.ci[0]:.0%}-{r.ci[1]:.0%}", f"{r.mean_delta:.3f}",
+                      f"{r.teacher_accuracy:.2f}", f"{r.student_accuracy:.2f}")
+        out.print(t)
+        out.print(f"audit: {Path(run) / 'audit.json'}")
+
+    @app.command()
+    @handles_errors
+    def synthesize(
+        config: Path = typer.Argument(..., help="A pipeline config (TOML or YAML)."),
+    ) -> None:
+        """Run a config's pipeline up to the next round's synthesize stage (rendered, teacher questions)."""
+        m = config_run(config, "synthesize", stage_command=True)
+        out.print(f"{m['pipeline'].get('stopped') or 'nothing left to synthesize'} under {m['config']['out']}")
+
+    @app.command("run")
+    @handles_errors
+    def run_cmd(
+        config: Path = typer.Argument(..., help="A pipeline config (TOML or YAML)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the run in the config's `out`."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in the config's `out`."),
+        teacher: Optional[str] = typer.Option(None, "--teacher", help="Override models.teacher."),
+        student: Optional[str] = typer.Option(None, "--student", help="Override models.student."),
+        rounds: Optional[int] = typer.Option(None, "--rounds", min=0, help="Override rounds."),
+    ) -> None:
+        """seed -> mine -> (synthesize -> score -> screen) for R rounds or until `target` items are kept."""
+        m = config_run(config, None, teacher, student, rounds, resume, overwrite)
+        show_rounds(Path(m["config"]["out"]))
+        out.print(f"kept {m['counts']['items']} items in {m['config']['out']} ({m['pipeline'].get('stopped')})")

@@ -1,0 +1,191 @@
+"""Render items in cells (one family at one knob setting, through `generate`) and merge them into one run.
+
+A cell is the unit of rendering and of resume: it is written by `deltaprompts.generate.generate`
+into its own run folder, which a later call finishes (`--resume`) or skips (complete). From the
+template questions of each image a cell keeps `per_image`, allowed and preferred question families
+first. `merge` writes the cells' items as the shards of one run (images hard-linked), shard k for
+cell k, each shard whole or not at all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from deltaprompts.pipeline.config import LAB_TEMPLATES
+from deltaprompts.records import Item, Scalar
+from deltaprompts.rng import derive_seed
+from deltaprompts.store import RunStore
+
+
+class Cell(BaseModel):
+    """One family at one knob setting: `images` renders, `per_image` questions kept from each."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    family: str
+    knobs: dict[str, Scalar] = Field(description="Given knob values (the rest take their defaults).")
+    images: int = Field(gt=0)
+    seed: int
+    per_image: int = 1
+    candidates: int = 3
+    prefer: list[str] = Field(default_factory=list, description="Question families kept first.")
+    allow: list[str] = Field(default_factory=list, description="Question family globs; empty: all.")
+    mc_fraction: float = 0.0
+    template_dirs: list[str] = Field(default_factory=list)
+    tags: dict[str, Any] = Field(default_factory=dict, description="Added to every item's tags (arm, round).")
+
+
+def template_dirs(dirs: Sequence[str]) -> list[str]:
+    """Template folders with the lab token replaced by the lab's folder."""
+    out = []
+    for d in dirs:
+        if d == LAB_TEMPLATES:
+            from deltaprompts.lab.data import template_dir
+
+            d = str(template_dir())
+        out.append(d)
+    return out
+
+
+def draw_knobs(rng: np.random.Generator, fixed: dict[str, Scalar], vary: dict[str, list[Scalar]],
+               kinds: dict[str, str]) -> dict[str, Scalar]:
+    """Knob values of one cell: `fixed`, then each varied knob drawn (numeric: uniform in [lo, hi],
+    integers for int knobs; others: one of the listed values)."""
+    out = dict(fixed)
+    for name in sorted(vary):
+        values = vary[name]
+        if kinds.get(name) == "int":
+            out[name] = int(rng.integers(int(values[0]), int(values[1]) + 1))
+        elif kinds.get(name) == "float":
+            out[name] = round(float(rng.uniform(float(values[0]), float(values[1]))), 4)
+        else:
+            out[name] = values[int(rng.integers(0, len(values)))]
+    return out
+
+
+def knob_kinds(family: str) -> dict[str, str]:
+    """Knob name -> type (int, float, bool, choice) of a family."""
+    from deltaprompts.generators.base import FAMILIES
+
+    return {k.name: k.type for k in FAMILIES.get(family).knobs}
+
+
+def cell_seed(*parts: object) -> int:
+    """A generate seed for a cell, from the run seed and the cell's place in the run."""
+    return derive_seed(*parts) % 2**31
+
+
+def _allowed(qfam: str, allow: Sequence[str]) -> bool:
+    return not allow or any(fnmatch.fnmatchcase(qfam, g) for g in allow)
+
+
+def build_cell(cell: Cell, folder: Path) -> tuple[list[Item], dict[str, int]]:
+    """Render a cell into `folder` (resuming a partial one) and return its kept items and the
+    rejection counts (generate's, plus `question_not_allowed` for images short of questions)."""
+    from deltaprompts.generate import GenerateConfig, generate
+    from deltaprompts.generators.base import FAMILIES
+
+    knobs = FAMILIES.get(cell.family)().resolve_knobs(cell.knobs)
+    cfg = GenerateConfig(families=[cell.family], n=cell.images * cell.candidates, seed=cell.seed,
+                         knobs={cell.family: knobs}, questions_per_image=cell.candidates, mc_fraction=cell.mc_fraction,
+                         shard_size=max(cell.images, 1), template_dirs=template_dirs(cell.template_dirs),
+                         balance_ratio=None)
+    store = RunStore(folder)
+    done = (folder / "manifest.json").exists() and store.read_manifest().get("status") == "complete"
+    if done:
+        manifest = store.read_manifest()
+    else:
+        started = (folder / "manifest.json").exists()
+        manifest = generate(cfg, folder, resume=started, overwrite=False, command=f"pipeline cell {cell.id}")
+    by_image: dict[str, list[Item]] = {}
+    for it in store.iter_items():
+        by_image.setdefault(it.image.path, []).append(it)
+    kept: list[Item] = []
+    short = 0
+    pref = {q: i for i, q in enumerate(cell.prefer)}
+    for path in by_image:
+        cands = [it for it in by_image[path] if _allowed(it.question.family, cell.allow)]
+        cands.sort(key=lambda it: pref.get(it.question.family, len(pref)))  # stable: generate's order otherwise
+        take = cands[:cell.per_image]
+        short += cell.per_image - len(take)
+        for it in take:
+            it.tags.update(cell.tags, cell=cell.id)
+            it.provenance.update(cell=cell.id)
+            kept.append(it)
+    rejections = dict(manifest.get("rejections", {}))
+    if short:
+        rejections["question_not_allowed"] = short
+    return kept, rejections
+
+
+def _link(src: Path, dst: Path) -> None:
+    if dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+
+
+def write_part(out: Path, k: int, items: Sequence[Item], source: Path, rejections: dict[str, int]) -> None:
+    """Write shard k of the run at `out` from items whose images lie under `source` (skipped when done)."""
+    store = RunStore(out)
+    if store.shard_done(k):
+        return
+    for it in items:
+        _link(source / it.image.path, out / it.image.path)
+    store.write_shard(k, [it.model_dump_json() for it in items], {
+        "items": len(items), "images": len({it.image.path for it in items}), "rejections": dict(rejections),
+        "families": dict(Counter(it.family for it in items)),
+        "question_families": dict(Counter(it.question.family for it in items))})
+
+
+def finish_run(out: Path, n_shards: int, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Sum the shard counters of a merged run into its manifest, mark it complete and return it."""
+    store = RunStore(out)
+    counts: Counter = Counter()
+    rejections: Counter = Counter()
+    fams: Counter = Counter()
+    qfams: Counter = Counter()
+    for k in range(n_shards):
+        s = store.shard_stats(k)
+        counts["items"] += s["items"]
+        counts["images"] += s["images"]
+        rejections.update(s["rejections"])
+        fams.update(s["families"])
+        qfams.update(s["question_families"])
+    manifest = {**manifest, "status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "counts": {**counts, "families": dict(sorted(fams.items())),
+                           "question_families": dict(sorted(qfams.items()))},
+                "rejections": dict(sorted(rejections.items()))}
+    store.write_manifest(manifest)
+    return manifest
+
+
+def is_complete(folder: Path) -> bool:
+    """Whether a run folder holds a complete run (its manifest says so)."""
+    path = folder / "manifest.json"
+    if not path.exists():
+        return False
+    return RunStore(folder).read_manifest().get("status") == "complete"
+
+
+def start_run(folder: Path, manifest: dict[str, Any]) -> None:
+    """Write a merged run's first manifest (status running) unless it has one."""
+    if not (folder / "manifest.json").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        RunStore(folder).write_manifest({**manifest, "status": "running",
+                                         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
