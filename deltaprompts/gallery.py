@@ -72,7 +72,8 @@ def write_gallery(run_dir: Path | str, limit: int = 500, out: Path | None = None
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>deltaprompts run</title><style>{_CSS}</style>"
             f"<script>{_JS}</script></head><body><header><h1>deltaprompts run: {html.escape(str(store.root.name))}</h1>"
             f"<p>{counts.get('items', '?')} items, {counts.get('images', '?')} images, seed {manifest.get('seed')}; "
-            f"showing {len(chosen)}. Command: {html.escape(manifest.get('command', ''))}</p></header>"
+            f"showing {len(chosen)}.</p><details><summary style='font-size:13px;color:#b8c0d0'>command</summary>"
+            f"<pre style='color:#dfe3ea;background:none'>{html.escape(manifest.get('command', ''))}</pre></details></header>"
             f"<nav>{buttons}</nav><main>{''.join(_card(c, rel_root) for c in chosen)}</main></body></html>")
     atomic_write(out, page)
     return out
