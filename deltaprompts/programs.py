@@ -8,13 +8,12 @@ Parsing never evaluates anything: a model-written program is data, checked again
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deltaprompts.errors import ProgramError, TemplateError
-from deltaprompts.records import Entity, Facts, Node, Scalar
+from deltaprompts.errors import ProgramError
+from deltaprompts.records import Entity, Facts, Scalar
 from deltaprompts.registry import Registry
 
 # Value types flowing between ops. "value" is any scalar (str, number, bool).

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 import deltaprompts
 from deltaprompts.errors import UnknownNameError, UserError
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write, link_or_copy
+from deltaprompts.store import RunStore, atomic_write
 
 FORMATS = ("hf", "parquet", "llava", "messages", "lmms-eval")
 RAW = "raw"

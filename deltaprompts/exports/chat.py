@@ -35,7 +35,8 @@ def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, 
 
     Raises UserError for a missing image or a prompt format that cannot make training targets.
     """
-    from deltaprompts.exports import answer_target, link_or_copy, prompt_text
+    from deltaprompts.exports import answer_target, prompt_text
+    from deltaprompts.store import link_or_copy
 
     records = []
     images = set()

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from deltaprompts.divergence import Delta, Sample, distribution, total_variation
+from deltaprompts.divergence import Sample, total_variation
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.generate import GenerateConfig, generate, resolve_all_knobs
 from deltaprompts.models.base import Sampling
