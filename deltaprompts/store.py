@@ -69,6 +69,9 @@ class RunStore:
         """
         if resume and overwrite:
             raise UserError("--resume and --overwrite exclude each other: pick one")
+        if self.root.exists():  # a kill during an atomic write leaves only a temp file: not a run yet
+            for tmp in self.root.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
         exists = self.root.exists() and any(self.root.iterdir())
         if resume:
             if not (self.root / MANIFEST).exists():

@@ -83,3 +83,9 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     atomic_write(target, json.dumps({"x": 1}))
     assert json.loads(target.read_text()) == {"x": 1}
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+
+
+def test_a_dir_holding_only_a_killed_write_is_not_a_run(tmp_path):
+    (tmp_path / ".manifest.json.abc.tmp").write_text("{")
+    assert RunStore(tmp_path).prepare(resume=False, overwrite=False) is None
+    assert list(tmp_path.iterdir()) == []
