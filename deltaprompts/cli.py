@@ -232,11 +232,12 @@ def schema(
 
 def _register_stage_commands() -> None:
     """The model-facing stages live in their own modules; each adds its commands to `app`."""
-    from deltaprompts import cli_divergence, cli_export, cli_pipeline
+    from deltaprompts import cli_divergence, cli_export, cli_lab, cli_pipeline
 
     cli_divergence.register(app)
     cli_export.register(app)
     cli_pipeline.register(app)
+    cli_lab.register(app)
 
 
 _register_stage_commands()

@@ -1,0 +1,111 @@
+"""The lab pair: a micro pair saves and loads through hf:, and the shipped pair reproduces its recorded accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deltaprompts.errors import UserError
+from deltaprompts.models.base import Sampling
+from deltaprompts.models.prompts import build_request
+from deltaprompts.models.specs import load_backend
+from deltaprompts.store import RunStore
+
+
+def test_lab_runs_hold_only_lab_question_families(scene_run):
+    from deltaprompts.lab.data import QUESTION_FAMILIES
+
+    items = list(RunStore(scene_run).iter_items())
+    assert len(items) == 24
+    assert {it.question.family for it in items} <= set(QUESTION_FAMILIES)
+    assert all(it.question.options is None for it in items)  # short answers, no multiple choice
+    manifest = RunStore(scene_run).read_manifest()
+    assert manifest["counts"]["items"] == 24 and manifest["status"] == "complete"
+
+
+def test_lab_run_rejects_unknown_question_families(tmp_path):
+    from deltaprompts.lab.data import make_run
+
+    with pytest.raises(UserError, match="not lab families"):
+        make_run(tmp_path / "x", 5, 0, question_families=["chart.argmax"])
+
+
+def test_encoder_matches_the_processor(micro_pair, scene_run):
+    from PIL import Image
+    from transformers import AutoProcessor
+
+    from deltaprompts.lab import data
+
+    proc = AutoProcessor.from_pretrained(micro_pair["teacher"])
+    item = next(RunStore(scene_run).iter_items())
+    enc = data.Encoder(proc)
+    turns = [(data.prompt_text(item), item.question.answer)]
+    ids, labels = enc.encode(turns, 4)
+    text, _ = enc.chat(turns)
+    with Image.open(scene_run / item.image.path) as im:
+        ref = proc(images=[[im.convert("RGB")]], text=[text], return_tensors="pt")
+    assert ref["input_ids"][0].tolist() == ids
+    answer = proc.tokenizer.decode([t for t in labels if t != -100])
+    assert answer == item.question.answer + proc.tokenizer.eos_token  # loss on the answer and end of turn only
+    pixels = data.to_pixels(data.load_pixels(scene_run, [item.image.path], proc), proc)
+    assert float((pixels[0] - ref["pixel_values"][0]).abs().max()) < 1e-6
+
+
+def test_micro_pair_loads_through_hf_and_answers(micro_pair, scene_run):
+    items = list(RunStore(scene_run).iter_items())[:3]
+    for role in ("teacher", "student"):
+        backend = load_backend(f"hf:{micro_pair[role]}?batch_size=4")
+        out = backend.sample([build_request(it, scene_run) for it in items], Sampling(temperature=0.0, max_new_tokens=4),
+                             [[0]] * len(items))
+        assert [len(c) for c in out] == [1, 1, 1] and all(isinstance(c[0].text, str) for c in out)
+
+
+def test_build_writes_both_models_with_accuracy(tmp_path):
+    from deltaprompts.lab import build
+
+    tiny = build.ModelSize(16, 1, 32, 1, 2)
+    cfg = build.BuildConfig(image_size=32, patch_size=16, train_scene_items=30, eval_items=10, check_items=10,
+                            teacher=tiny, student=tiny, teacher_train=build.TrainConfig(steps=2, batch=2, warmup=1),
+                            student_train=build.TrainConfig(steps=1, batch=2, warmup=1))
+    report = build.build(tmp_path / "pair", minutes=5, seed=3, cfg=cfg, log=lambda m: None,
+                         families=("scene.grid",))
+    for role in ("teacher", "student"):
+        acc = json.loads((tmp_path / "pair" / role / "accuracy.json").read_text())
+        assert acc["eval"]["n"] == 10 and acc["check"]["n"] == 10 and 0.0 <= acc["eval"]["overall"] <= 1.0
+        assert acc["train"]["steps"] == getattr(cfg, f"{role}_train").steps
+        assert load_backend(f"hf:{tmp_path / 'pair' / role}").identity.startswith("hf:")
+    assert report["timings"]["total"] > 0
+
+
+def _shipped():
+    from deltaprompts.models.toy import toy_model_dir
+
+    try:
+        return {role: toy_model_dir(role) for role in ("teacher", "student")}
+    except UserError:
+        return None
+
+
+@pytest.mark.skipif(_shipped() is None, reason="the toy pair is not built in this installation")
+def test_shipped_pair_reproduces_its_recorded_accuracy(tmp_path):
+    """toy:teacher / toy:student, greedy, on the fixed 100-item check run: within 3 points of accuracy.json."""
+    import torch
+
+    from deltaprompts.lab import build
+    from deltaprompts.lab.data import make_run
+
+    torch.set_num_threads(1)
+    dirs = _shipped()
+    recorded = {role: json.loads((dirs[role] / "accuracy.json").read_text()) for role in dirs}
+    run = tmp_path / "check"
+    make_run(run, recorded["teacher"]["check"]["n"], recorded["teacher"]["check"]["seed"])
+    items = list(RunStore(run).iter_items())
+    for role in ("teacher", "student"):
+        backend = load_backend(f"toy:{role}?batch_size=50")
+        comps = backend.sample([build_request(it, run) for it in items], Sampling(temperature=0.0, max_new_tokens=8),
+                               [[0]] * len(items))
+        acc = build.accuracy(items, [c[0].text for c in comps])
+        assert acc["n"] == recorded[role]["check"]["n"]
+        assert abs(acc["overall"] - recorded[role]["check"]["overall"]) <= 0.03, role
+    assert recorded["teacher"]["eval"]["overall"] >= recorded["student"]["eval"]["overall"] + 0.2
