@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS
+
 from deltaprompts.lab import build
 from deltaprompts.lab.data import make_run
 from deltaprompts.lab.distill import DistillConfig, distill, load_model
@@ -41,14 +42,32 @@ def ci95(xs: Sequence[float]) -> tuple[float, float]:
     return m, T975.get(len(xs) - 1, 1.96) * statistics.stdev(xs) / math.sqrt(len(xs))
 
 
+RULES = ("top", "random", "low", "top_mix", "top_strat")
+
+
 def select(deltas: dict, how: str, budget: int, seed: int) -> list[str]:
-    """Item ids of one selection rule: top / low Δ (ties broken at random by seed) or random."""
+    """Item ids of one selection rule (ties broken at random by seed): `top` / `low` Δ, `random`,
+    `top_mix` (half top Δ, half random from the rest: a replay share), `top_strat` (top Δ within
+    each question family, an equal share per family)."""
     rng = random.Random(seed)
     ids = sorted(deltas)
     rng.shuffle(ids)
     if how == "random":
         return ids[:budget]
-    order = sorted(ids, key=lambda i: deltas[i].value, reverse=how == "top")  # stable: ties stay shuffled
+    order = sorted(ids, key=lambda i: deltas[i].value, reverse=how != "low")  # stable: ties stay shuffled
+    if how == "top_mix":
+        top = order[:budget // 2]
+        rest = [i for i in ids if i not in set(top)]
+        return top + rest[:budget - len(top)]
+    if how == "top_strat":
+        fams = sorted({deltas[i].question_family for i in ids})
+        per = {f: [i for i in order if deltas[i].question_family == f] for f in fams}
+        out: list[str] = []
+        while len(out) < budget and any(per.values()):
+            for f in fams:
+                if per[f] and len(out) < budget:
+                    out.append(per[f].pop(0))
+        return out
     return order[:budget]
 
 
@@ -57,11 +76,9 @@ def select_targeted(synth_run: Path, budget: int, seed: int) -> tuple[Path, list
     patterns (e.g. by the mine/synthesize stages, scored and screened), chosen as `select` top Δ
     when the run is scored, else at random. Returns (run dir, item ids)."""
     items = [it.id for it in RunStore(synth_run).iter_items()]
-    try:
+    if (synth_run / "scores" / "deltas.jsonl").exists():
         return synth_run, select(read_deltas(synth_run), "top", budget, seed)
-    except Exception:
-        rng = random.Random(seed)
-        return synth_run, rng.sample(items, min(budget, len(items)))
+    return synth_run, random.Random(seed).sample(items, min(budget, len(items)))
 
 
 def adaptive_vs_fixed(pool: Path, work: Path, teacher, student, k: int, sampling: Sampling, threshold: float) -> dict:
@@ -84,8 +101,8 @@ def adaptive_vs_fixed(pool: Path, work: Path, teacher, student, k: int, sampling
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, default=Path("/tmp/delta_selection"), help="Working folder (reused).")
-    ap.add_argument("--teacher", default="toy:teacher")
-    ap.add_argument("--student", default="toy:student")
+    ap.add_argument("--teacher", default="toy:teacher?batch_size=64")
+    ap.add_argument("--student", default="toy:student?batch_size=64")
     ap.add_argument("--pool", type=int, default=1000, help="Items in the uniform pool.")
     ap.add_argument("--eval", type=int, default=500, help="Items in the held-out eval run.")
     ap.add_argument("--k", type=int, default=8)
@@ -95,6 +112,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--mode", default="off-policy", choices=["off-policy", "on-policy"])
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
     ap.add_argument("--synth", type=Path, default=None, help="(d) a targeted-synthesis run dir to compare too.")
     ap.add_argument("--skip-adaptive", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
@@ -136,8 +154,9 @@ def main() -> None:
     ev_items = list(RunStore(ev).iter_items())
     base_model, base_proc = load_model(student.path)
     base = build.accuracy(ev_items, build.greedy_answers(base_model, base_proc, ev, ev_items))["overall"]
-    rules = ["top", "random", "low"] + (["targeted"] if args.synth else [])
+    rules = list(args.rules) + (["targeted"] if args.synth else [])
     results: dict[str, list[float]] = {r: [] for r in rules}
+    per_family: dict[str, list[dict]] = {r: [] for r in rules}
     for seed in range(args.seeds):
         for rule in rules:
             if rule == "targeted":
@@ -145,11 +164,19 @@ def main() -> None:
             else:
                 run, ids = pool, select(deltas, rule, args.budget, seed)
             out = work / "distilled" / f"{args.mode}-{rule}-{seed}"
+            if (out / "distill.json").exists():  # done by an earlier call with the same settings
+                rep = json.loads((out / "distill.json").read_text())
+                done = (rep["config"]["steps"], rep["config"]["lr"], rep["config"]["batch"], rep["items"])
+                if done == (args.steps, args.lr, args.batch, len(ids)):
+                    results[rule].append(rep["after"]["overall"])
+                    per_family[rule].append({f: v["acc"] for f, v in rep["after"]["families"].items()})
+                    continue
             shutil.rmtree(out, ignore_errors=True)
             cfg = DistillConfig(mode=args.mode, steps=args.steps, batch=args.batch, lr=args.lr, k=args.k, seed=seed)
             t0 = time.time()
             rep = distill(run, args.teacher, args.student, out, cfg, item_ids=ids, eval_run=ev)
             results[rule].append(rep["after"]["overall"])
+            per_family[rule].append({f: v["acc"] for f, v in rep["after"]["families"].items()})
             mean_delta = statistics.fmean(deltas[i].value for i in ids) if run == pool else float("nan")
             print(f"seed {seed} {rule:8s}: mean Δ {mean_delta:.3f}, train rows {rep['data'].get('rows', '-')}, "
                   f"accuracy {rep['after']['overall']:.3f} ({time.time() - t0:.0f}s)", flush=True)
@@ -161,7 +188,13 @@ def main() -> None:
         m, h = ci95(results[rule])
         rm, rh = ci95([(x - base) / base for x in results[rule]])
         print(f"{rule:10s} {m:14.3f} ± {h:.3f} {100 * rm:22.1f}% ± {100 * rh:.1f}%")
-    (work / "results.json").write_text(json.dumps({"base": base, "results": results, "args": {
+    fams = sorted(per_family[rules[0]][0])
+    print("\nper question family (mean over seeds): " + " ".join(f"{f.split('.')[1][:14]:>14s}" for f in fams))
+    base_fam = build.accuracy(ev_items, build.greedy_answers(base_model, base_proc, ev, ev_items))["families"]
+    print(f"{'student':10s}" + " ".join(f"{base_fam[f]['acc']:14.2f}" for f in fams))
+    for rule in rules:
+        print(f"{rule:10s}" + " ".join(f"{statistics.fmean(p[f] for p in per_family[rule]):14.2f}" for f in fams))
+    (work / "results.json").write_text(json.dumps({"base": base, "results": results, "per_family": per_family, "args": {
         k: str(v) for k, v in vars(args).items()}}, indent=1))
 
 

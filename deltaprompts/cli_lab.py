@@ -74,7 +74,8 @@ def register(app: typer.Typer) -> None:
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
     ) -> None:
         """Distil a teacher into a student on a run's items; saves the student and distill.json."""
-        from deltaprompts.lab.distill import DistillConfig, distill as run
+        from deltaprompts.lab.distill import DistillConfig
+        from deltaprompts.lab.distill import distill as run
 
         _threads(threads)
         cfg = DistillConfig(mode=mode, steps=steps, batch=batch, lr=lr, k=k, temperature=temperature,  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -349,7 +349,7 @@ def build(out_dir: Path | str, *, minutes: float = 20.0, seed: int = 0, cfg: Bui
                 continue
             s = time.time()
             # training images in two processes: they are the bulk of the build's rendering
-            data.make_run(runs[name], n, seeds[name], families=fams, question_families=qfams, overwrite=True,
+            data.make_run(runs[name], n, seeds[name], families=fams, question_families=qfams, reuse=True,
                           workers=2 if name.startswith("train") else 1)
             timings[f"data_{name}"] = round(time.time() - s, 1)
             log(f"{name} run: {n} items, {timings[f'data_{name}']}s")

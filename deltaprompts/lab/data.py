@@ -1,4 +1,4 @@
-"""Lab data: runs of the project's own families at low resolution, restricted to question families a tiny VLM can see."""
+"""Lab data: runs of our own families at low resolution, restricted to questions a tiny VLM can see."""
 
 from __future__ import annotations
 
@@ -124,21 +124,28 @@ def _check_families(question_families: Sequence[str]) -> None:
 
 def make_run(out: Path | str, n: int, seed: int, *, question_families: Sequence[str] = QUESTION_FAMILIES,
              families: Sequence[str] = FAMILIES, questions_per_image: int = 8, overwrite: bool = False,
-             workers: int = 1) -> dict[str, Any]:
+             reuse: bool = False, workers: int = 1) -> dict[str, Any]:
     """Write a run directory at `out` with about `n` items of the lab families and question families.
 
-    Generates with the project's generate stage (the lab knobs and chart templates), asking
+    Generates with the project's generate stage (the lab knobs and templates), asking
     `questions_per_image` questions per image, then keeps only the items of `question_families`
-    (at most n; all questions of an image stay together). Returns the manifest. Raises UserError
-    for unknown question families or a non-empty `out` without `overwrite`.
+    (at most n). With `reuse`, a complete run already at `out` made with the same request is kept
+    as it is. Returns the manifest. Raises UserError for unknown question families or a non-empty
+    `out` (not reused) without `overwrite`.
     """
     from deltaprompts.generate import GenerateConfig, generate, resolve_all_knobs
 
     _check_families(question_families)
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"output directory {out} is not empty: choose a new one, or pass overwrite")
     keep = set(question_families)
+    request = {"question_families": sorted(keep), "requested": n, "families": list(families), "seed": seed,
+               "questions_per_image": questions_per_image, "templates": template_dir().name}
+    if reuse and (out / "manifest.json").exists():
+        old = RunStore(out).read_manifest()
+        if {k: old.get("lab", {}).get(k) for k in request} == request:
+            return old
+    if out.exists() and any(out.iterdir()) and not (overwrite or reuse):
+        raise UserError(f"output directory {out} is not empty: choose a new one, or pass overwrite")
     fams = list(families)
     knobs = resolve_all_knobs(fams, {k: v for k, v in KNOBS.items() if k.split(":")[0] in fams})
     # how many generated questions land in the kept families: measured on a small first run
@@ -157,8 +164,7 @@ def make_run(out: Path | str, n: int, seed: int, *, question_families: Sequence[
         want = int(want * 1.3 * n / max(len(items), 1)) + 10
     manifest = RunStore(raw).read_manifest()
     items = items[:n]
-    _write_subset(raw, out, items, manifest, {"lab": {"question_families": sorted(keep), "requested": n,
-                                                       "seconds": round(time.perf_counter() - t0, 1)}})
+    _write_subset(raw, out, items, manifest, {"lab": {**request, "seconds": round(time.perf_counter() - t0, 1)}})
     shutil.rmtree(raw, ignore_errors=True)
     return RunStore(out).read_manifest()
 

@@ -1,4 +1,4 @@
-"""Distil a teacher VLM into a student on a run: off-policy (SFT on verified teacher samples) or on-policy (reverse KL on student samples)."""
+"""Distil a teacher VLM into a student: off-policy (SFT on verified teacher samples) or on-policy (reverse KL)."""
 
 from __future__ import annotations
 
@@ -70,8 +70,8 @@ def load_model(path: Path, device: str = "cpu", trainable: bool = False, cfg: Di
     processor = AutoProcessor.from_pretrained(path)
     model = AutoModelForImageTextToText.from_pretrained(path).to(device)
     if trainable and cfg is not None:
-        if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
+        if cfg.gradient_checkpointing:  # renamed activation checkpointing in recent transformers
+            getattr(model, "activation_checkpointing_enable", model.gradient_checkpointing_enable)()
         if cfg.lora_r:
             try:
                 from peft import LoraConfig, get_peft_model
@@ -150,8 +150,6 @@ def kl_batch(encoder: data.Encoder, pixels: Pixels, n_img: int, items: Sequence[
              fmt: str) -> dict[str, Any]:
     """One model's inputs for prompt + sampled answer, with a mask of the positions that predict
     the answer tokens (the sampled ids are reused, never re-tokenised, so both models see the same)."""
-    import torch
-
     prompts = _prompt_ids(encoder, items, n_img, fmt)
     rows = [(p + list(s), [-100] * len(p) + list(s)) for p, s in zip(prompts, samples)]
     ids, mask, labels = data.collate(rows, encoder.tok.pad_token_id)

@@ -73,7 +73,7 @@ def test_reverse_kl_of_a_model_with_itself_is_zero(micro_pair, scene_run):
     items, (student, s_enc, s_pix), _ = _models(micro_pair, scene_run)
     samples = distill.sample_student(student, s_enc, s_pix, items, distill.DistillConfig(max_new_tokens=3), 1)
     b = distill.kl_batch(s_enc, s_pix, student.config.image_seq_length, items, samples, "plain")
-    assert float(distill.reverse_kl_loss(student, student, b, b)) == pytest.approx(0.0, abs=1e-5)
+    assert distill.reverse_kl_loss(student, student, b, b).item() == pytest.approx(0.0, abs=1e-5)
 
 
 def _scored_copy(scene_run, teacher_spec, tmp_path):
@@ -82,6 +82,7 @@ def _scored_copy(scene_run, teacher_spec, tmp_path):
     import shutil
 
     from deltaprompts.divergence.records import JsonlLog, Sample
+
     from deltaprompts.models.specs import load_backend
 
     run = tmp_path / "scored"
