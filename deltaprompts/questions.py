@@ -26,6 +26,11 @@ from deltaprompts.errors import ProgramError, TemplateError
 from deltaprompts.records import AnswerType, Facts, Node, Question, Scalar
 
 JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+
+
+@lru_cache(maxsize=4096)
+def _compiled(text: str):  # compiling a phrasing costs more than rendering it; make_question runs per item
+    return JINJA.from_string(text)
 LETTERS = "ABCDEFGH"
 
 
@@ -124,7 +129,7 @@ def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate
         raise TemplateError(f"{where}: needs at least one phrasing")
     for i, text_ in enumerate(tpl.phrasings):
         try:
-            JINJA.from_string(text_)
+            _compiled(text_)
         except TemplateSyntaxError as e:
             raise TemplateError(f"{where}: phrasing {i + 1}: {e}") from None
     if tpl.steps is None:
@@ -264,7 +269,7 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
     k = int(rng.integers(0, len(tpl.phrasings)))
     ctx = {**facts.context, **slots}
     try:
-        text = " ".join(JINJA.from_string(tpl.phrasings[k]).render(**ctx).split())
+        text = " ".join(_compiled(tpl.phrasings[k]).render(**ctx).split())
     except Exception as e:  # a phrasing naming a context word this render lacks
         raise TemplateError(f"{tpl.source} (template {tpl.name}) phrasing {k + 1}: {e}") from None
     answer_type: str = tpl.answer_type
