@@ -2,7 +2,8 @@
 
 One uniform pool of lab items is scored by the toy teacher and student (k samples each, fixed);
 for each seed, equal budgets of pool items are chosen by (a) top Δ, (b) random, (c) lowest Δ
-(and (d) a targeted-synthesis run, when --synth names one); the same student is distilled for the
+and (d) targeted synthesis (the pipeline of examples/pipeline.toml run on the same models until it
+keeps as many items, or an existing run named by --synth); the same student is distilled for the
 same number of steps on each, and evaluated (greedy) on a disjoint held-out run. Prints accuracy
 and relative improvement over the undistilled student, with 95% confidence intervals over seeds
 (t distribution). Also measures adaptive against fixed-k sampling (model calls, keep/drop
@@ -71,13 +72,40 @@ def select(deltas: dict, how: str, budget: int, seed: int) -> list[str]:
     return order[:budget]
 
 
+def targeted_run(work: Path, teacher: str, student: str, budget: int, k: int, seed_items: int,
+                 rounds: int) -> Path:
+    """(d) targeted synthesis: the pipeline of examples/pipeline.toml (lab families and knobs, the
+    object count varied for mining) on these models, from a `seed_items` seed set, for up to `rounds`
+    rounds of `budget` rendered items each, until `budget` items are kept (screened: high Δ, teacher
+    right; seed items not counted). Resumes a run left in `work`. Returns the run root."""
+    from deltaprompts.pipeline.config import load_config
+    from deltaprompts.pipeline.rounds import run_pipeline
+
+    base = load_config(Path(__file__).resolve().parent.parent / "examples" / "pipeline.toml")
+    root = work / "targeted"
+    cfg = base.model_copy(update={
+        "out": str(root), "rounds": rounds, "target": budget,
+        "models": base.models.model_copy(update={"teacher": teacher, "student": student, "k": k,
+                                                 "max_new_tokens": 8, "batch_size": 64}),
+        "seed": base.seed.model_copy(update={"generate": base.seed.generate.model_copy(update={"n": seed_items})}),
+        "synthesize": base.synthesize.model_copy(update={"budget": budget, "teacher_questions": False}),
+        "screen": base.screen.model_copy(update={"keep_seed": False})})
+    resume = (root / "manifest.json").exists()
+    t0 = time.time()
+    man = run_pipeline(cfg, resume=resume, overwrite=not resume, log=print, command="benchmarks/delta_selection.py")
+    print(f"targeted synthesis: {man.get('counts', {}).get('items', '?')} items kept in {root} "
+          f"({time.time() - t0:.0f}s)")
+    return root
+
+
 def select_targeted(synth_run: Path, budget: int, seed: int) -> tuple[Path, list[str]]:
-    """Hook for (d) targeted synthesis: `budget` items of a run made for the student's failure
-    patterns (e.g. by the mine/synthesize stages, scored and screened), chosen as `select` top Δ
-    when the run is scored, else at random. Returns (run dir, item ids)."""
+    """(d) targeted synthesis: `budget` items of a run made for the student's failure patterns (a
+    pipeline run root, or any run), chosen as `select` top Δ when the run is scored, else at
+    random. Returns (run dir, item ids)."""
     items = [it.id for it in RunStore(synth_run).iter_items()]
     if (synth_run / "scores" / "deltas.jsonl").exists():
-        return synth_run, select(read_deltas(synth_run), "top", budget, seed)
+        deltas = {i: d for i, d in read_deltas(synth_run).items() if i in set(items)}
+        return synth_run, select(deltas, "top", budget, seed)
     return synth_run, random.Random(seed).sample(items, min(budget, len(items)))
 
 
@@ -113,7 +141,11 @@ def main() -> None:
     ap.add_argument("--mode", default="off-policy", choices=["off-policy", "on-policy"])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rules", nargs="+", default=list(RULES), choices=RULES)
-    ap.add_argument("--synth", type=Path, default=None, help="(d) a targeted-synthesis run dir to compare too.")
+    ap.add_argument("--synth", type=Path, default=None, help="(d) an existing targeted-synthesis run to use "
+                    "instead of running the pipeline.")
+    ap.add_argument("--no-targeted", action="store_true", help="Leave out (d) targeted synthesis.")
+    ap.add_argument("--synth-seed-items", type=int, default=300, help="(d) seed set of the pipeline run.")
+    ap.add_argument("--synth-rounds", type=int, default=6, help="(d) most synthesis rounds (each renders --budget).")
     ap.add_argument("--skip-adaptive", action="store_true")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
@@ -154,13 +186,17 @@ def main() -> None:
     ev_items = list(RunStore(ev).iter_items())
     base_model, base_proc = load_model(student.path)
     base = build.accuracy(ev_items, build.greedy_answers(base_model, base_proc, ev, ev_items))["overall"]
-    rules = list(args.rules) + (["targeted"] if args.synth else [])
+    synth = args.synth
+    if synth is None and not args.no_targeted:
+        synth = targeted_run(work, args.teacher, args.student, args.budget, args.k, args.synth_seed_items,
+                             args.synth_rounds)
+    rules = list(args.rules) + (["targeted"] if synth else [])
     results: dict[str, list[float]] = {r: [] for r in rules}
     per_family: dict[str, list[dict]] = {r: [] for r in rules}
     for seed in range(args.seeds):
         for rule in rules:
             if rule == "targeted":
-                run, ids = select_targeted(args.synth, args.budget, seed)
+                run, ids = select_targeted(synth, args.budget, seed)
             else:
                 run, ids = pool, select(deltas, rule, args.budget, seed)
             out = work / "distilled" / f"{args.mode}-{rule}-{seed}"
@@ -177,7 +213,8 @@ def main() -> None:
             rep = distill(run, args.teacher, args.student, out, cfg, item_ids=ids, eval_run=ev)
             results[rule].append(rep["after"]["overall"])
             per_family[rule].append({f: v["acc"] for f, v in rep["after"]["families"].items()})
-            mean_delta = statistics.fmean(deltas[i].value for i in ids) if run == pool else float("nan")
+            run_deltas = deltas if run == pool else read_deltas(run)
+            mean_delta = statistics.fmean(run_deltas[i].value for i in ids) if ids else float("nan")
             print(f"seed {seed} {rule:8s}: mean Δ {mean_delta:.3f}, train rows {rep['data'].get('rows', '-')}, "
                   f"accuracy {rep['after']['overall']:.3f} ({time.time() - t0:.0f}s)", flush=True)
             (out / "model.safetensors").unlink(missing_ok=True)  # keep distill.json only

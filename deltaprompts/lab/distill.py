@@ -189,8 +189,9 @@ def same_vocabulary(a: Any, b: Any) -> bool:
 
 def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: str, cfg: DistillConfig) -> tuple[list[tuple[Item, str]], str]:
     """The teacher's correct answers to items (with multiplicity): samples already in the run's
-    scores/samples-teacher.jsonl when they came from this very teacher (no new model calls),
-    else k fresh samples each. Returns (item, answer) pairs and where they came from."""
+    scores/samples-teacher.jsonl when they came from this very teacher (no new model calls), and
+    k fresh samples each for the items that have none there (e.g. a pipeline run root, whose scores
+    hold only Δ records). Returns (item, answer) pairs and where they came from."""
     from deltaprompts.models.base import Sampling
     from deltaprompts.models.prompts import build_request
     from deltaprompts.models.specs import load_backend
@@ -199,22 +200,26 @@ def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: st
     backend = load_backend(teacher_spec)
     scores = Path(run_dir) / "scores"
     meta = json.loads((scores / "meta.json").read_text()) if (scores / "meta.json").exists() else {}
-    if meta.get("teacher") == backend.identity and meta.get("prompt_format") == cfg.prompt_format:
+    stored: dict[str, list[tuple[str, float]]] = {}
+    if (meta.get("teacher") == backend.identity and meta.get("prompt_format") == cfg.prompt_format
+            and (scores / "samples-teacher.jsonl").exists()):
         from deltaprompts.divergence.records import JsonlLog, Sample
 
         log = JsonlLog(scores / "samples-teacher.jsonl", Sample, lambda s: (s.item, s.index))
-        by_item: dict[str, list[str]] = {}
-        for s in log.records.values():
-            if s.score >= 1.0:
-                by_item.setdefault(s.item, []).append(s.text)
-        return [(it, a) for it in items for a in by_item.get(it.id, [])], "scores/samples-teacher.jsonl"
+        for smp in log.records.values():
+            stored.setdefault(smp.item, []).append((smp.text, smp.score))
+    out = [(it, a) for it in items for a, score in stored.get(it.id, []) if score >= 1.0]
+    fresh = [it for it in items if it.id not in stored]
+    if not fresh:
+        return out, "scores/samples-teacher.jsonl"
     sampling = Sampling(temperature=cfg.temperature, top_k=0, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
-    requests = [build_request(it, run_dir, cfg.prompt_format) for it in items]
-    out = []
-    for s in range(0, len(items), 32):
+    requests = [build_request(it, run_dir, cfg.prompt_format) for it in fresh]
+    for s in range(0, len(fresh), 32):
         comps = backend.sample(requests[s:s + 32], sampling, [list(range(cfg.k))] * len(requests[s:s + 32]))
-        for it, cs in zip(items[s:s + 32], comps):
+        for it, cs in zip(fresh[s:s + 32], comps):
             out += [(it, c.text) for c in cs if score_item_answer(it, c.text) >= 1.0]
+    if stored:
+        return out, f"scores/samples-teacher.jsonl, and {cfg.k} fresh teacher samples for {len(fresh)} items"
     return out, f"{cfg.k} fresh teacher samples per item"
 
 

@@ -140,3 +140,31 @@ def test_cli_distill_reports_a_bad_mode_without_traceback(micro_pair, scene_run,
                                    "--mode", "on-policy", "--steps", "1", "--batch", "2"])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "o2" / "distill.json").exists()
+
+
+def test_off_policy_samples_the_items_without_stored_teacher_samples(scene_run, tmp_path):
+    """A pipeline run root's scores/ hold Δ records but no samples: those items get fresh samples;
+    items with stored samples reuse them (no new calls for them)."""
+    import shutil
+
+    from deltaprompts.divergence.records import JsonlLog, Sample
+    from deltaprompts.lab.distill import DistillConfig, teacher_answers
+    from deltaprompts.models.specs import load_backend
+
+    spec = "sim:t?skill=1.0"
+    run = tmp_path / "root"
+    shutil.copytree(scene_run, run)
+    items = list(RunStore(run).iter_items())[:6]
+    (run / "scores").mkdir()
+    (run / "scores" / "meta.json").write_text(json.dumps({"teacher": load_backend(spec).identity,
+                                                          "prompt_format": "plain"}))
+    cfg = DistillConfig(k=2)
+    rows, source = teacher_answers(run, items, spec, cfg)  # no samples file: every item sampled afresh
+    assert source == "2 fresh teacher samples per item" and rows  # the sim teacher is right on some
+    assert {it.id for it, _ in rows} <= {it.id for it in items}
+    log = JsonlLog(run / "scores" / "samples-teacher.jsonl", Sample, lambda s: (s.item, s.index))
+    log.append([Sample(item=it.id, index=0, text="stored", answer_class="x", score=1.0) for it in items[:2]])
+    rows, source = teacher_answers(run, items, spec, cfg)
+    assert source == "scores/samples-teacher.jsonl, and 2 fresh teacher samples for 4 items"
+    assert [a for it, a in rows if it.id in {i.id for i in items[:2]}] == ["stored", "stored"]
+    assert "stored" not in [a for it, a in rows if it.id not in {i.id for i in items[:2]}]
