@@ -27,6 +27,8 @@ SHAPES = ("circle", "square", "triangle", "star", "hexagon", "diamond", "pentago
 SIMILAR_SHAPES = {"circle": ("hexagon",), "hexagon": ("circle", "pentagon"), "pentagon": ("hexagon",),
                   "square": ("diamond",), "diamond": ("square",), "star": ("cross",), "cross": ("star",),
                   "triangle": ("diamond",)}
+# The `vocabulary` knob's "basic" world: four primary colours and three simple shapes, far apart.
+BASIC_COLORS, BASIC_SHAPES = ("red", "green", "blue", "yellow"), ("circle", "square", "triangle")
 PLURALS = {"circle": "circles", "square": "squares", "triangle": "triangles", "star": "stars",
            "hexagon": "hexagons", "diamond": "diamonds", "pentagon": "pentagons", "cross": "crosses"}
 ROTATION = {"circle": 0, "square": 20, "triangle": 180, "star": 180, "hexagon": 180, "diamond": 20,
@@ -107,7 +109,7 @@ def _vocab(rng: np.random.Generator, pool: tuple[str, ...], similar: dict, n: in
     """n names from pool; each later pick is, with probability sim, a confusable neighbour of an earlier one."""
     out = [choice(rng, pool)]
     while len(out) < min(n, len(pool)):
-        near = sorted({s for o in out for s in similar.get(o, ()) if s not in out})
+        near = sorted({s for o in out for s in similar.get(o, ()) if s not in out and s in pool})
         rest = [p for p in pool if p not in out]
         out.append(choice(rng, near) if near and rng.random() < sim else choice(rng, rest))
     return out
@@ -154,8 +156,10 @@ def _objects(rng: np.random.Generator, kn: dict[str, Any], n: int, base_area: fl
              max_extent: float = math.inf, min_area: float = 0.0) -> list[dict[str, Any]]:
     """Attributes of n objects (positions left to the layout); areas vary, with a clear largest and smallest
     if `gap`, none below min_area nor wider or taller than max_extent pixels."""
-    colors = _vocab(rng, tuple(PALETTE), SIMILAR_COLORS, kn["n_colors"], kn["distractor_similarity"])
-    shapes = _vocab(rng, SHAPES, SIMILAR_SHAPES, kn["n_shapes"], kn["distractor_similarity"])
+    basic = kn.get("vocabulary", "full") == "basic"
+    colors = _vocab(rng, BASIC_COLORS if basic else tuple(PALETTE), SIMILAR_COLORS, kn["n_colors"],
+                    kn["distractor_similarity"])
+    shapes = _vocab(rng, BASIC_SHAPES if basic else SHAPES, SIMILAR_SHAPES, kn["n_shapes"], kn["distractor_similarity"])
     out = []
     for _ in range(n):
         shape, size = choice(rng, shapes), ("large" if rng.random() < 0.45 else "small")
@@ -212,6 +216,9 @@ class _Scene(Generator):
              lo=2, hi=len(PALETTE), difficulty="higher is harder"),
         Knob("n_shapes", "int", 5, "Shapes the scene draws from (of 8); more shapes, finer shape naming.",
              lo=2, hi=len(SHAPES), difficulty="higher is harder"),
+        Knob("vocabulary", "choice", "full", "Colours and shapes drawn from: all 10 colours and 8 shapes, or the basic "
+             "world of red, green, blue, yellow and circle, square, triangle (n_colors/n_shapes capped to it).",
+             choices=("full", "basic"), difficulty="basic is easier"),
         Knob("distractor_similarity", "float", 0.2, "Chance that each further colour/shape of the vocabulary is a "
              "confusable neighbour of one already chosen (red/orange, blue/cyan, circle/hexagon, ...).",
              lo=0.0, hi=1.0, difficulty="higher is harder"),

@@ -194,6 +194,21 @@ def test_knobs_move_the_scene():
     assert len({e.attrs["shape"] for e in two.facts.entities}) <= 2
 
 
+@pytest.mark.parametrize("cls", [Shapes, Grid])
+def test_basic_vocabulary_stays_in_the_basic_world(cls):
+    """vocabulary=basic draws only the four primary colours and three simple shapes, even when the
+    knobs ask for more colours or for confusable neighbours (red/orange, square/diamond)."""
+    from deltaprompts.generators.scenes import BASIC_COLORS, BASIC_SHAPES
+
+    gen = cls()
+    knobs = gen.resolve_knobs({"vocabulary": "basic", "n_colors": 10, "n_shapes": 8, "distractor_similarity": 1.0})
+    ents = [e for i in range(12) for e in gen.render(gen.sample(2, i, knobs)).facts.entities]
+    assert {e.attrs["color"] for e in ents} == set(BASIC_COLORS)
+    assert {e.attrs["shape"] for e in ents} == set(BASIC_SHAPES)
+    full = [e for i in range(12) for e in gen.render(gen.sample(2, i, gen.resolve_knobs({"n_colors": 10}))).facts.entities]
+    assert {e.attrs["color"] for e in full} - set(BASIC_COLORS)
+
+
 def test_facts_round_trip_json():
     _, r = _renders(1)[0]
     assert Facts.model_validate_json(r.facts.model_dump_json()) == r.facts
