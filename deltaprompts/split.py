@@ -183,7 +183,16 @@ def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:
     """Split `items` (images under `root`) by `cfg`; see split_run. Raises UserError for an unreadable image."""
     unit = {it.id: (it.spec.key if cfg.unit == "spec" else it.id) for it in items}
     by_id = {it.id: it for it in items}
-    eval_ids = sorted(i for i in by_id if _draw(unit[i], cfg.seed) < cfg.eval_fraction)
+    # a unit goes to eval when its hash of (seed, unit) falls below the fraction: independent of item
+    # order and of other units, so appending items never moves earlier ones. A small run can draw all
+    # its units on one side: then the unit of the lowest (highest) hash crosses, leaving both non-empty.
+    units = sorted(set(unit.values()), key=lambda u: (_draw(u, cfg.seed), u))
+    chosen = {u for u in units if _draw(u, cfg.seed) < cfg.eval_fraction}
+    if len(units) > 1 and not chosen:
+        chosen = {units[0]}
+    elif len(units) > 1 and len(chosen) == len(units):
+        chosen.discard(units[-1])
+    eval_ids = sorted(i for i in by_id if unit[i] in chosen)
     train_ids = sorted(set(by_id) - set(eval_ids))
     drawn = len(eval_ids)
     paths = {it.image.sha256: root / it.image.path for it in items}
@@ -243,7 +252,9 @@ def split_run(run_dir: Path | str, cfg: SplitConfig | None = None) -> SplitResul
     """Split a run into train and eval and write `split.json` in it; return the SplitResult.
 
     Each unit (a Spec key, or an item id) goes to eval when a hash of (seed, unit) falls below
-    `eval_fraction`, so the split does not depend on item order and is the same on every rerun.
+    `eval_fraction`, so the split does not depend on item order and is the same on every rerun; when
+    that draws every unit of a run of two or more on one side, the unit nearest the other side
+    crosses over, so neither side is empty.
     Then every eval item that shares a Spec key, a near-identical image (pHash distance and
     thumbnail check) or a near-identical question (normalised text, or token Jaccard, with the
     same answer) with a train item is moved to train (or dropped), until none is left; each is

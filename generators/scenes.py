@@ -285,12 +285,14 @@ class _Scene(Generator):
             attrs = {"shape": o["shape"], "color": o["color"], "size": o["size"], "x": o["x"], "y": o["y"], "z": i,
                      "area": areas[i], "visible_pixels": vis, "visible_fraction": round(vis / areas[i], 3),
                      "outlined": bool(o["outline"])}
+            if "cell" in o:  # on a grid: the object's cell, rows from the top and columns from the left, 1-based
+                attrs.update(row=o["cell"] // d["grid"]["cols"] + 1, col=o["cell"] % d["grid"]["cols"] + 1)
             entities.append(Entity(id=f"obj{i}", attrs=attrs, box=full_box(o, outlines[i])))
         extra = {"background": d["background"], "min_visible_px": floor, "min_visible_fraction": frac,
                  "visible_boxes": vis_boxes, "palette": {k: _hex(v) for k, v in PALETTE.items()},
                  "box_kind": "box = full geometric box (half-pixel grid); visible_boxes = box of visible pixels"}
         if "grid" in d:
-            extra["grid"] = {k: d["grid"][k] for k in ("rows", "cols", "cell")}
+            extra["grid"] = {k: d["grid"][k] for k in ("rows", "cols", "cell", "lo")}
         context = {"noun": "object", "nouns": "objects", "plural": PLURALS, "rel": REL_WORDS}
         facts = Facts(domain="scene", kind=self.kind, width=size, height=size, entities=entities,
                       context=context, extra=extra)
@@ -395,6 +397,7 @@ class Grid(_Scene):
         floor = min(kn["floor"], round(0.8 * (0.84 * cell / max(SPAN.values())) ** 2))
         objs = _objects(rng, kn | {"rotate": False}, n, 0.11 * cell * cell, False, 0.84 * cell, 1.1 * floor)
         for o, c in zip(objs, cells):
+            o["cell"] = c
             o["x"] = round(2 * (margin + (c % g + 0.5) * cell)) / 2
             o["y"] = round(2 * (margin + (c // g + 0.5) * cell)) / 2
         lines = [round(margin + k * cell, 2) for k in range(g + 1)]

@@ -186,3 +186,12 @@ def test_reencoded_and_rescaled_copies_are_near_identical(generated_run, tmp_pat
     index = _ImageIndex(4, 6.0, sigs)
     index.add("orig")
     assert index.match("jpeg") == "orig" and index.match("small") == "orig"
+
+
+@pytest.mark.parametrize("fraction", [0.01, 0.99])
+def test_a_small_run_never_leaves_a_side_empty(run_copy, fraction):
+    """Six Specs drawn at 1% (or 99%) would all land on one side: one crosses over."""
+    result = split_run(run_copy, SplitConfig(eval_fraction=fraction, seed=0))
+    assert result.train and result.eval
+    spec_of = {it.id: it.spec.key for it in RunStore(run_copy).iter_items()}
+    assert len({spec_of[i] for i in (result.eval if fraction < 0.5 else result.train)}) == 1
