@@ -119,7 +119,9 @@ def _prompt_ids(encoder: data.Encoder, items: Sequence[Item], n_img: int, fmt: s
 
 def sample_student(student: Any, encoder: data.Encoder, pixels: Pixels, items: Sequence[Item], cfg: DistillConfig,
                    generator_seed: int) -> list[list[int]]:
-    """One sampled answer (token ids, end of turn included when it stopped) per item from the student."""
+    """One sampled answer (token ids, end of turn included when it stopped) per item from the student.
+    The image placeholder token is never sampled: fed back with the prompt it would ask for an image
+    feature that does not exist (an untrained student does emit it)."""
     import torch
 
     n_img = student.config.image_seq_length
@@ -138,7 +140,8 @@ def sample_student(student: Any, encoder: data.Encoder, pixels: Pixels, items: S
         torch.manual_seed(generator_seed)
         out = student.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), pixel_values=pixels.of(items).to(dev),
                                do_sample=True, temperature=cfg.temperature, top_k=0, top_p=1.0,
-                               max_new_tokens=cfg.max_new_tokens, eos_token_id=eos, pad_token_id=pad)
+                               max_new_tokens=cfg.max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+                               suppress_tokens=[student.config.image_token_index])
     student.train(was_training)
     samples = []
     for row in out[:, n:].cpu().tolist():
