@@ -29,6 +29,12 @@ def register(app: typer.Typer) -> None:
         """Export a run (or one side of its split) as a training or evaluation dataset."""
         from deltaprompts.exports import export_run
 
+        try:  # the command reports what it wrote; the datasets library's per-shard bars are noise here
+            import datasets
+
+            datasets.disable_progress_bars()
+        except ImportError:
+            pass
         s = export_run(run_dir, fmt, out_dir, split=split, prompt_format=prompt_format, overwrite=overwrite,
                        task=task, shard_rows=shard_rows)
         out.print(f"exported {s.items} items ({s.split}, HF split {s.hf_split!r}, prompt format {s.prompt_format}) "
