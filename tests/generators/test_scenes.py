@@ -156,6 +156,20 @@ def test_grid_rows_and_columns_share_exact_centres():
                     assert dx == 0 or dx > 0.9 * cell  # same column exactly, or a whole cell apart
 
 
+def test_grid_objects_name_the_cell_their_centre_lies_in():
+    """row / col (1-based, from the top and from the left) agree with the pixel centre and the grid's
+    origin and cell size in Facts.extra, and no two objects share a cell."""
+    for case in (3, 4, 6):
+        for _, r in _renders(case):
+            g = r.facts.extra["grid"]
+            cells = [(e.attrs["row"], e.attrs["col"]) for e in r.facts.entities]
+            assert len(set(cells)) == len(cells)
+            for e, (row, col) in zip(r.facts.entities, cells):
+                assert 1 <= row <= g["rows"] and 1 <= col <= g["cols"]
+                assert g["lo"] + (col - 1) * g["cell"] < e.attrs["x"] < g["lo"] + col * g["cell"]
+                assert g["lo"] + (row - 1) * g["cell"] < e.attrs["y"] < g["lo"] + row * g["cell"]
+
+
 def test_render_rejects_an_illegible_spec():
     spec, _ = _renders(0)[0]
     data = dict(spec.data)
