@@ -296,20 +296,7 @@ def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
 def finalize(store: RunStore, cfg: GenerateConfig, manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
     """Balance answers, sum the shard counters into the manifest and mark the run complete."""
     apply_balance(store, cfg)
-    counts: Counter = Counter()
-    rejections: Counter = Counter()
-    fams: Counter = Counter()
-    qfams: Counter = Counter()
-    for k in range(cfg.n_shards):
-        s = store.shard_stats(k)
-        counts["items"] += s["items"]
-        counts["images"] += s["images"]
-        rejections.update(s["rejections"])
-        fams.update(s["families"])
-        qfams.update(s["question_families"])
     manifest.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    counts={**counts, "families": dict(sorted(fams.items())),
-                            "question_families": dict(sorted(qfams.items()))},
-                    rejections=dict(sorted(rejections.items())), last_session_seconds=round(seconds, 2))
+                    **store.tally(cfg.n_shards), last_session_seconds=round(seconds, 2))
     store.write_manifest(manifest)
     return manifest

@@ -119,6 +119,26 @@ class RunStore:
     def shard_stats(self, k: int) -> dict[str, Any]:
         return json.loads(self.shard_path(k).with_suffix(".stats.json").read_text())
 
+    def tally(self, n_shards: int) -> dict[str, Any]:
+        """The manifest's `counts` (items, images, per family and question family) and `rejections`
+        (by reason), summed over the stats of shards 0..n_shards-1."""
+        from collections import Counter
+
+        counts: Counter = Counter()
+        rejections: Counter = Counter()
+        fams: Counter = Counter()
+        qfams: Counter = Counter()
+        for k in range(n_shards):
+            s = self.shard_stats(k)
+            counts["items"] += s["items"]
+            counts["images"] += s["images"]
+            rejections.update(s["rejections"])
+            fams.update(s["families"])
+            qfams.update(s["question_families"])
+        return {"counts": {**counts, "families": dict(sorted(fams.items())),
+                           "question_families": dict(sorted(qfams.items()))},
+                "rejections": dict(sorted(rejections.items()))}
+
     def write_image(self, rel: str, png: bytes) -> None:
         """Write an image under the run directory unless an identical one is there already."""
         path = self.root / rel

@@ -156,21 +156,8 @@ def write_part(out: Path, k: int, items: Sequence[Item], source: Path, rejection
 def finish_run(out: Path, n_shards: int, manifest: dict[str, Any]) -> dict[str, Any]:
     """Sum the shard counters of a merged run into its manifest, mark it complete and return it."""
     store = RunStore(out)
-    counts: Counter = Counter()
-    rejections: Counter = Counter()
-    fams: Counter = Counter()
-    qfams: Counter = Counter()
-    for k in range(n_shards):
-        s = store.shard_stats(k)
-        counts["items"] += s["items"]
-        counts["images"] += s["images"]
-        rejections.update(s["rejections"])
-        fams.update(s["families"])
-        qfams.update(s["question_families"])
     manifest = {**manifest, "status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "counts": {**counts, "families": dict(sorted(fams.items())),
-                           "question_families": dict(sorted(qfams.items()))},
-                "rejections": dict(sorted(rejections.items()))}
+                **store.tally(n_shards)}
     store.write_manifest(manifest)
     return manifest
 
