@@ -104,7 +104,8 @@ def select_targeted(synth_run: Path, budget: int, seed: int) -> tuple[Path, list
     random. Returns (run dir, item ids)."""
     items = [it.id for it in RunStore(synth_run).iter_items()]
     if (synth_run / "scores" / "deltas.jsonl").exists():
-        deltas = {i: d for i, d in read_deltas(synth_run).items() if i in set(items)}
+        kept = set(items)
+        deltas = {i: d for i, d in read_deltas(synth_run).items() if i in kept}
         return synth_run, select(deltas, "top", budget, seed)
     return synth_run, random.Random(seed).sample(items, min(budget, len(items)))
 

@@ -186,8 +186,9 @@ def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:
     # a unit goes to eval when its hash of (seed, unit) falls below the fraction: independent of item
     # order and of other units, so appending items never moves earlier ones. A small run can draw all
     # its units on one side: then the unit of the lowest (highest) hash crosses, leaving both non-empty.
-    units = sorted(set(unit.values()), key=lambda u: (_draw(u, cfg.seed), u))
-    chosen = {u for u in units if _draw(u, cfg.seed) < cfg.eval_fraction}
+    draw = {u: _draw(u, cfg.seed) for u in set(unit.values())}
+    units = sorted(draw, key=lambda u: (draw[u], u))
+    chosen = {u for u in units if draw[u] < cfg.eval_fraction}
     if len(units) > 1 and not chosen:
         chosen = {units[0]}
     elif len(units) > 1 and len(chosen) == len(units):
