@@ -15,6 +15,7 @@ from typing import Any
 from deltaprompts.errors import UserError
 from deltaprompts.lab import data
 from deltaprompts.records import Item
+from deltaprompts.generators.scenes import PALETTE, SHAPES
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,15 @@ class ModelSize:
 @dataclass(frozen=True)
 class TrainConfig:
     """How one model is trained: steps, batch of images, questions asked per image (as a multi-turn
-    chat), AdamW with warm-up and cosine decay to `final_lr` x lr, and the question families it sees."""
+    chat), AdamW with warm-up and cosine decay to `final_lr` x lr, and the question families it sees.
+
+    `vision_lr` scales the learning rate of the vision tower and projector (see docs/lab.md: a tenth
+    keeps the image tokens distinct early on, but slowed learning on the full lab task).
+    `patch_labels` > 0 adds that weight x an auxiliary loss: linear heads on the projector's output
+    predict each patch's object colour and shape from the scene Facts (`data.patch_targets`), a dense
+    signal the answer tokens alone do not give the tower. The heads are dropped after training: the
+    saved model is a plain LLaVA.
+    """
 
     steps: int = 1000
     batch: int = 32
@@ -44,6 +53,8 @@ class TrainConfig:
     question_families: tuple[str, ...] = data.QUESTION_FAMILIES
     first: tuple[str, ...] = ()
     augment: float = 0.0
+    vision_lr: float = 1.0
+    patch_labels: float = 0.0
 
 
 STUDENT_WITHHELD = ("scene.query_color", "scene.largest_color", "chart.bars_beside_min")
@@ -141,7 +152,8 @@ class Examples:
     """
 
     def __init__(self, runs: Sequence[tuple[Path | str, Sequence[Item]]], processor: Any,
-                 question_families: Sequence[str], first: Sequence[str] = (), augment: float = 0.0):
+                 question_families: Sequence[str], first: Sequence[str] = (), augment: float = 0.0,
+                 patch_size: int | None = None):
         import torch
 
         keep, lead = set(question_families), set(first)
@@ -163,6 +175,11 @@ class Examples:
         self.pixels = torch.cat(pixels)
         self.encoder = data.Encoder(processor)
         self.augment = augment
+        self.targets = None  # per-patch colour / shape labels of each image, when patch_size is given
+        if patch_size:
+            size = self.pixels.shape[-1]
+            self.targets = torch.stack([data.patch_targets((lead + rest)[0], size, patch_size, PATCH_COLORS, PATCH_SHAPES)
+                                        for lead, rest in self.items])
 
     def __len__(self) -> int:
         return len(self.items)
@@ -171,12 +188,16 @@ class Examples:
         """A batch of `size` images, each with up to `turns` of its questions as one chat."""
         import torch
 
-        rows, pick, images = [], [rng.randrange(len(self.items)) for _ in range(size)], []
+        rows, pick, images, targets = [], [rng.randrange(len(self.items)) for _ in range(size)], [], []
         for i in pick:
             lead, rest = self.items[i]
             img = self.pixels[i]
+            if self.targets is not None:
+                targets.append(self.targets[i])
             safe = [it for it in rest if it.question.family in INVARIANT]
             if safe and rng.random() < self.augment:
+                if targets:
+                    targets[-1] = torch.full_like(targets[-1], -100)  # labels of the untransformed image
                 j = rng.randrange(1, 8)  # quarter turns j % 4, mirrored when j >= 4
                 img = torch.rot90(img.flip(-1) if j >= 4 else img, j % 4, dims=(-2, -1))
                 lead, rest = [], safe
@@ -185,8 +206,40 @@ class Examples:
             rows.append(self.encoder.encode([(data.prompt_text(it), it.question.answer) for it in qs], n_image_tokens))
             images.append(img)
         ids, mask, labels = data.collate(rows, self.encoder.tok.pad_token_id)
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels,
-                "pixel_values": data.to_pixels(torch.stack(images), self.encoder.processor)}
+        out = {"input_ids": ids, "attention_mask": mask, "labels": labels,
+               "pixel_values": data.to_pixels(torch.stack(images), self.encoder.processor)}
+        if targets:
+            out["patch_labels"] = torch.stack(targets)
+        return out
+
+
+PATCH_COLORS = tuple(PALETTE)
+PATCH_SHAPES = SHAPES
+
+
+class PatchProbe:
+    """Training-only linear heads on the projector's output (one image token per patch) that predict
+    each patch's colour and shape class (+ "none"); `loss(targets)` after a forward pass of the model."""
+
+    def __init__(self, model: Any):
+        import torch
+
+        width = model.config.text_config.hidden_size
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(width, len(PATCH_COLORS) + 1),
+                                          torch.nn.Linear(width, len(PATCH_SHAPES) + 1)]).to(model.device)
+        self.features: Any = None
+        projector = model.model.multi_modal_projector if hasattr(model, "model") else model.multi_modal_projector
+        self.hook = projector.register_forward_hook(lambda module, args, out: setattr(self, "features", out))
+
+    def loss(self, targets: Any) -> Any:
+        import torch.nn.functional as F
+
+        f = self.features
+        return sum(F.cross_entropy(h(f).reshape(-1, h.out_features), targets[:, k].reshape(-1).to(f.device), ignore_index=-100)
+                   for k, h in enumerate(self.heads))
+
+    def close(self) -> None:
+        self.hook.remove()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -197,14 +250,21 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr * (cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
+VISION_PARTS = ("vision_tower", "multi_modal_projector")
+
+
 def make_optimizer(model: Any, cfg: TrainConfig) -> Any:
-    """AdamW (betas 0.9/0.98), no weight decay on norms and biases."""
+    """AdamW (betas 0.9/0.98), no weight decay on norms and biases; the vision tower and projector
+    at `vision_lr` x the rate (each group's "scale" multiplies the schedule's lr)."""
     import torch
 
-    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2]
-    rest = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}],
-                             lr=cfg.lr, betas=(0.9, 0.98))
+    groups: dict[tuple[bool, bool], list[Any]] = defaultdict(list)
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            groups[(any(v in n for v in VISION_PARTS), p.ndim >= 2)].append(p)
+    return torch.optim.AdamW([{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0,
+                               "scale": cfg.vision_lr if vision else 1.0}
+                              for (vision, decay), ps in sorted(groups.items())], lr=cfg.lr, betas=(0.9, 0.98))
 
 
 def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int, seed: int,
@@ -216,30 +276,47 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
     rng = random.Random(seed)
     torch.manual_seed(seed)
     opt = make_optimizer(model, cfg)
+    probe = None
+    if cfg.patch_labels:
+        if examples.targets is None:
+            raise UserError("patch_labels needs Examples made with patch_size")
+        probe = PatchProbe(model)
+        opt.add_param_group({"params": list(probe.heads.parameters()), "weight_decay": 0.0, "scale": 1.0})
     model.train()
     losses: list[float] = []
+    aux: list[float] = []
     t0 = time.time()
     step = 0
     for step in range(cfg.steps):
         if deadline is not None and time.time() > deadline:
             break
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg) * g["scale"]
         batch = examples.batch(rng, cfg.batch, cfg.turns, n_image_tokens)
+        targets = batch.pop("patch_labels", None)
         loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
+        if probe is not None:
+            extra = probe.loss(targets)
+            aux.append(extra.item())
+            loss = loss + cfg.patch_labels * extra
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(loss.item() - (cfg.patch_labels * aux[-1] if aux else 0.0))
         if log and (step % 100 == 0 or step == cfg.steps - 1):
             log(f"step {step} loss {sum(losses[-50:]) / len(losses[-50:]):.3f} lr {lr_at(step, cfg):.2e} "
-                f"{time.time() - t0:.0f}s")
+                + (f"patch loss {sum(aux[-50:]) / len(aux[-50:]):.3f} " if aux else "") + f"{time.time() - t0:.0f}s")
     else:
         step = cfg.steps
+    if probe is not None:
+        probe.close()
     model.eval()
-    return {"steps": step, "seconds": round(time.time() - t0, 1), "loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
-            "stopped_early": step < cfg.steps}
+    out = {"steps": step, "seconds": round(time.time() - t0, 1), "loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
+           "stopped_early": step < cfg.steps}
+    if aux:
+        out["patch_loss"] = round(sum(aux[-50:]) / len(aux[-50:]), 4)
+    return out
 
 
 def greedy_answers(model: Any, processor: Any, run_dir: Path | str, items: Sequence[Item], batch: int = 64,
@@ -364,7 +441,7 @@ def build(out_dir: Path | str, *, minutes: float = 20.0, seed: int = 0, cfg: Bui
             s = time.time()
             model, proc = new_model(tok, size, cfg.image_size, cfg.patch_size, seed)
             examples = Examples([(runs[r], train_items[r]) for r in ("train", "train_charts")], proc, tcfg.question_families,
-                                tcfg.first, tcfg.augment)
+                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.patch_labels else None)
             left = end - s - 90  # keep time to save and evaluate
             stats = train(model, examples, tcfg, model.config.image_seq_length, seed, deadline=s + share * left,
                           log=lambda m, r=role: log(f"{r}: {m}"))

@@ -285,6 +285,36 @@ def to_pixels(u8: Any, processor: Any) -> Any:
     return (u8.float() / 255.0 - mean) / std
 
 
+def patch_targets(item: Item, image_size: int, patch_size: int, colors: Sequence[str],
+                  shapes: Sequence[str]) -> Any:
+    """Per-patch labels of a scene image from its Facts, as a long tensor [2, patches] (row-major):
+    the index in `colors` / `shapes` of the object covering most of each patch (at least 15% of it),
+    len(colors) / len(shapes) where no object does ("none"), -100 (ignored) everywhere for an image
+    that is not a scene or names an attribute outside the lists."""
+    import torch
+
+    g = image_size // patch_size
+    out = torch.full((2, g * g), -100, dtype=torch.long)
+    ents = item.facts.entities
+    if not item.family.startswith("scene.") or any(
+            e.attrs.get("color") not in colors or e.attrs.get("shape") not in shapes for e in ents):
+        return out
+    out[0], out[1] = len(colors), len(shapes)
+    best = [0.15 * patch_size * patch_size] * (g * g)
+    sx, sy = image_size / item.facts.width, image_size / item.facts.height
+    for e in ents:
+        x0, y0, x1, y1 = e.box[0] * sx, e.box[1] * sy, e.box[2] * sx, e.box[3] * sy
+        for r in range(max(0, int(y0 // patch_size)), min(g, int(y1 // patch_size) + 1)):
+            for c in range(max(0, int(x0 // patch_size)), min(g, int(x1 // patch_size) + 1)):
+                overlap = (max(0.0, min(x1, (c + 1) * patch_size) - max(x0, c * patch_size))
+                           * max(0.0, min(y1, (r + 1) * patch_size) - max(y0, r * patch_size)))
+                if overlap > best[r * g + c]:
+                    best[r * g + c] = overlap
+                    out[0, r * g + c] = colors.index(e.attrs["color"])
+                    out[1, r * g + c] = shapes.index(e.attrs["shape"])
+    return out
+
+
 def collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[Any, Any, Any]:
     """Right-padded input_ids, attention_mask and labels of encoded chats."""
     import torch

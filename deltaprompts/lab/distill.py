@@ -276,7 +276,7 @@ def distill(run_dir: Path | str, teacher_spec: str, student_spec: str, out_dir: 
                             "tokenizer vocabulary")
         t_enc, t_pix = data.Encoder(t_proc), Pixels(run_dir, items, t_proc)
         report["data"] = {"source": "student samples", "items": len(items)}
-    sched = build.TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup=min(cfg.warmup, cfg.steps))
+    sched = build.TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup=min(cfg.warmup, cfg.steps), vision_lr=1.0)
     opt = build.make_optimizer(student, sched)
     rng = random.Random(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -285,7 +285,7 @@ def distill(run_dir: Path | str, teacher_spec: str, student_spec: str, out_dir: 
     student.train()
     for step in range(cfg.steps):
         for g in opt.param_groups:
-            g["lr"] = build.lr_at(step, sched)
+            g["lr"] = build.lr_at(step, sched) * g["scale"]
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             if cfg.mode == "off-policy":
                 loss = sft_loss(student, sft_batch(s_enc, s_pix, n_img, rng.choices(rows, k=cfg.batch), cfg.prompt_format))
