@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from deltaprompts.errors import UserError
+from deltaprompts.generators.scenes import PALETTE, SHAPES
 from deltaprompts.lab import data
 from deltaprompts.records import Item
-from deltaprompts.generators.scenes import PALETTE, SHAPES
 
 
 @dataclass(frozen=True)
@@ -219,7 +219,8 @@ PATCH_SHAPES = SHAPES
 
 class PatchProbe:
     """Training-only linear heads on the projector's output (one image token per patch) that predict
-    each patch's colour and shape class (+ "none"); `loss(targets)` after a forward pass of the model."""
+    each patch's colour and shape class (+ "none"); `loss(targets)` after a forward pass of the model
+    (0 for a batch with no labelled patch, e.g. charts only)."""
 
     def __init__(self, model: Any):
         import torch
@@ -235,6 +236,8 @@ class PatchProbe:
         import torch.nn.functional as F
 
         f = self.features
+        if not (targets != -100).any():
+            return f.sum() * 0.0
         return sum(F.cross_entropy(h(f).reshape(-1, h.out_features), targets[:, k].reshape(-1).to(f.device), ignore_index=-100)
                    for k, h in enumerate(self.heads))
 

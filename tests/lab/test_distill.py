@@ -148,6 +148,7 @@ def test_off_policy_samples_the_items_without_stored_teacher_samples(scene_run, 
     import shutil
 
     from deltaprompts.divergence.records import JsonlLog, Sample
+
     from deltaprompts.lab.distill import DistillConfig, teacher_answers
     from deltaprompts.models.specs import load_backend
 

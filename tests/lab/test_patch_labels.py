@@ -69,6 +69,25 @@ def test_training_with_patch_labels_learns_them_and_saves_a_plain_llava(scene_ru
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
 
 
+def test_patch_probe_loss_is_zero_without_labelled_patches(scene_run):
+    import torch
+
+    from deltaprompts.lab import build, data
+
+    items = _items(scene_run)
+    tok = build.train_tokenizer([data.prompt_text(it) for it in items] + [it.question.answer for it in items])
+    model, proc = build.new_model(tok, build.ModelSize(32, 1, 48, 1, 2), 64, 16, seed=1)
+    examples = build.Examples([(scene_run, items)], proc, data.QUESTION_FAMILIES, patch_size=16)
+    batch = examples.batch(random.Random(0), 2, 1, model.config.image_seq_length)
+    targets = batch.pop("patch_labels")
+    probe = build.PatchProbe(model)
+    model(**batch)
+    assert probe.loss(targets).item() > 0
+    none = probe.loss(torch.full_like(targets, -100))  # a batch of charts only: no NaN
+    assert none.item() == 0.0 and none.requires_grad
+    probe.close()
+
+
 def test_patch_labels_need_targets(scene_run):
     from deltaprompts.errors import UserError
     from deltaprompts.lab import build, data
