@@ -51,10 +51,9 @@ def probe(args: argparse.Namespace, vision_lr: float) -> None:
         return f"norm {seen['norm']:7.2f}  differing {seen['share']:.4f}  logit change {change:.4f}"
 
     row = [f"init: {measure()}"]
-    tcfg = build.TrainConfig(lr=2e-3, vision_lr=vision_lr)
-    opt = build.make_optimizer(model, tcfg)  # constant lr (x vision_lr on the vision side), clip 1.0
-    for g in opt.param_groups:
-        g["lr"] = tcfg.lr * g["scale"]
+    tcfg = build.TrainConfig(lr=2e-3, warmup=0, final_lr=1.0, vision_lr=vision_lr)  # a constant lr
+    opt = build.make_optimizer(model, tcfg)
+    build.set_lr(opt, 0, tcfg)  # x vision_lr on the vision side; clip 1.0 below
     rng = random.Random(0)
     t0 = time.time()
     model.train()

@@ -258,7 +258,7 @@ VISION_PARTS = ("vision_tower", "multi_modal_projector")
 
 def make_optimizer(model: Any, cfg: TrainConfig) -> Any:
     """AdamW (betas 0.9/0.98), no weight decay on norms and biases; the vision tower and projector
-    at `vision_lr` x the rate (each group's "scale" multiplies the schedule's lr)."""
+    at `vision_lr` x the rate (each group's "scale" multiplies the schedule's lr: see set_lr)."""
     import torch
 
     groups: dict[tuple[bool, bool], list[Any]] = defaultdict(list)
@@ -268,6 +268,12 @@ def make_optimizer(model: Any, cfg: TrainConfig) -> Any:
     return torch.optim.AdamW([{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0,
                                "scale": cfg.vision_lr if vision else 1.0}
                               for (vision, decay), ps in sorted(groups.items())], lr=cfg.lr, betas=(0.9, 0.98))
+
+
+def set_lr(opt: Any, step: int, cfg: TrainConfig) -> None:
+    """Set every parameter group of a make_optimizer optimizer to the schedule's lr at `step` x its scale."""
+    for g in opt.param_groups:
+        g["lr"] = lr_at(step, cfg) * g["scale"]
 
 
 def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int, seed: int,
@@ -293,11 +299,11 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
     for step in range(cfg.steps):
         if deadline is not None and time.time() > deadline:
             break
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg) * g["scale"]
+        set_lr(opt, step, cfg)
         batch = examples.batch(rng, cfg.batch, cfg.turns, n_image_tokens)
         targets = batch.pop("patch_labels", None)
         loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
+        losses.append(loss.item())
         if probe is not None:
             extra = probe.loss(targets)
             aux.append(extra.item())
@@ -306,7 +312,6 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        losses.append(loss.item() - (cfg.patch_labels * aux[-1] if aux else 0.0))
         if log and (step % 100 == 0 or step == cfg.steps - 1):
             log(f"step {step} loss {sum(losses[-50:]) / len(losses[-50:]):.3f} lr {lr_at(step, cfg):.2e} "
                 + (f"patch loss {sum(aux[-50:]) / len(aux[-50:]):.3f} " if aux else "") + f"{time.time() - t0:.0f}s")

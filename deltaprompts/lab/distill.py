@@ -284,8 +284,7 @@ def distill(run_dir: Path | str, teacher_spec: str, student_spec: str, out_dir: 
     losses = []
     student.train()
     for step in range(cfg.steps):
-        for g in opt.param_groups:
-            g["lr"] = build.lr_at(step, sched) * g["scale"]
+        build.set_lr(opt, step, sched)
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             if cfg.mode == "off-policy":
                 loss = sft_loss(student, sft_batch(s_enc, s_pix, n_img, rng.choices(rows, k=cfg.batch), cfg.prompt_format))

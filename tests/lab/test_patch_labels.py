@@ -15,6 +15,16 @@ def _items(run):
     return list(RunStore(run).iter_items())
 
 
+def _micro(run, patch_size=None):
+    """A micro lab model (64 px, 16-px patches) on the run's items, and its Examples."""
+    from deltaprompts.lab import build, data
+
+    items = _items(run)
+    tok = build.train_tokenizer([data.prompt_text(it) for it in items] + [it.question.answer for it in items])
+    model, proc = build.new_model(tok, build.ModelSize(32, 1, 48, 1, 2), 64, 16, seed=1)
+    return tok, model, build.Examples([(run, items)], proc, data.QUESTION_FAMILIES, patch_size=patch_size)
+
+
 def test_patch_targets_follow_the_facts(scene_run):
     from deltaprompts.lab import build, data
 
@@ -45,13 +55,10 @@ def test_patch_targets_ignore_images_that_are_not_scenes(scene_run):
 def test_training_with_patch_labels_learns_them_and_saves_a_plain_llava(scene_run, tmp_path):
     import torch
 
-    from deltaprompts.lab import build, data
+    from deltaprompts.lab import build
 
     torch.set_num_threads(1)
-    items = _items(scene_run)
-    tok = build.train_tokenizer([data.prompt_text(it) for it in items] + [it.question.answer for it in items])
-    model, proc = build.new_model(tok, build.ModelSize(32, 1, 48, 1, 2), 64, 16, seed=1)
-    examples = build.Examples([(scene_run, items)], proc, data.QUESTION_FAMILIES, patch_size=16)
+    tok, model, examples = _micro(scene_run, patch_size=16)
     batch = examples.batch(random.Random(0), 4, 2, model.config.image_seq_length)
     assert batch["patch_labels"].shape == (4, 2, 16)
     logs: list[str] = []
@@ -72,12 +79,9 @@ def test_training_with_patch_labels_learns_them_and_saves_a_plain_llava(scene_ru
 def test_patch_probe_loss_is_zero_without_labelled_patches(scene_run):
     import torch
 
-    from deltaprompts.lab import build, data
+    from deltaprompts.lab import build
 
-    items = _items(scene_run)
-    tok = build.train_tokenizer([data.prompt_text(it) for it in items] + [it.question.answer for it in items])
-    model, proc = build.new_model(tok, build.ModelSize(32, 1, 48, 1, 2), 64, 16, seed=1)
-    examples = build.Examples([(scene_run, items)], proc, data.QUESTION_FAMILIES, patch_size=16)
+    _, model, examples = _micro(scene_run, patch_size=16)
     batch = examples.batch(random.Random(0), 2, 1, model.config.image_seq_length)
     targets = batch.pop("patch_labels")
     probe = build.PatchProbe(model)
@@ -90,11 +94,8 @@ def test_patch_probe_loss_is_zero_without_labelled_patches(scene_run):
 
 def test_patch_labels_need_targets(scene_run):
     from deltaprompts.errors import UserError
-    from deltaprompts.lab import build, data
+    from deltaprompts.lab import build
 
-    items = _items(scene_run)
-    tok = build.train_tokenizer([data.prompt_text(it) for it in items] + [it.question.answer for it in items])
-    model, proc = build.new_model(tok, build.ModelSize(32, 1, 48, 1, 2), 64, 16, seed=1)
-    examples = build.Examples([(scene_run, items)], proc, data.QUESTION_FAMILIES)
+    _, model, examples = _micro(scene_run)
     with pytest.raises(UserError, match="patch_size"):
         build.train(model, examples, build.TrainConfig(steps=1, batch=2, patch_labels=1.0), model.config.image_seq_length, 0)
