@@ -40,6 +40,9 @@ class TrainConfig:
     predict each patch's object colour and shape from the scene Facts (`data.patch_targets`), a dense
     signal the answer tokens alone do not give the tower. The heads are dropped after training: the
     saved model is a plain LLaVA.
+    `vision_steps` > 0 first trains the vision tower and projector alone on those patch labels for
+    that many steps (constant lr, no decoder), then holds them frozen while the decoder trains for
+    `steps`: the tower sees shape before the decoder settles (docs/lab.md, "Fourth attempt").
     """
 
     steps: int = 1000
@@ -55,6 +58,7 @@ class TrainConfig:
     augment: float = 0.0
     vision_lr: float = 1.0
     patch_labels: float = 0.0
+    vision_steps: int = 0
 
 
 STUDENT_WITHHELD = ("scene.query_color", "scene.largest_color", "chart.bars_beside_min")
@@ -284,11 +288,15 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
 
     rng = random.Random(seed)
     torch.manual_seed(seed)
+    if (cfg.patch_labels or cfg.vision_steps) and examples.targets is None:
+        raise UserError("patch_labels and vision_steps need Examples made with patch_size")
+    vision = [p for n, p in model.named_parameters() if p.requires_grad and any(v in n for v in VISION_PARTS)]
+    first = train_vision(model, examples, cfg, n_image_tokens, rng, deadline, log) if cfg.vision_steps else {}
+    for p in vision if cfg.vision_steps else ():
+        p.requires_grad_(False)
     opt = make_optimizer(model, cfg)
     probe = None
     if cfg.patch_labels:
-        if examples.targets is None:
-            raise UserError("patch_labels needs Examples made with patch_size")
         probe = PatchProbe(model)
         opt.add_param_group({"params": list(probe.heads.parameters()), "weight_decay": 0.0, "scale": 1.0})
     model.train()
@@ -319,12 +327,48 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
         step = cfg.steps
     if probe is not None:
         probe.close()
+    for p in vision:
+        p.requires_grad_(True)
     model.eval()
-    out = {"steps": step, "seconds": round(time.time() - t0, 1), "loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
+    out = {**first, "steps": step, "seconds": round(time.time() - t0, 1), "loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
            "stopped_early": step < cfg.steps}
     if aux:
         out["patch_loss"] = round(sum(aux[-50:]) / len(aux[-50:]), 4)
     return out
+
+
+def train_vision(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int, rng: random.Random,
+                 deadline: float | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The vision tower and projector alone, trained for cfg.vision_steps on the patch labels (PatchProbe
+    heads; the decoder does not run); returns {vision_steps, vision_seconds, vision_patch_loss}."""
+    import torch
+
+    probe = PatchProbe(model)
+    params = [p for n, p in model.named_parameters() if p.requires_grad and any(v in n for v in VISION_PARTS)]
+    opt = torch.optim.AdamW(params + list(probe.heads.parameters()), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    model.train()
+    losses: list[float] = []
+    t0 = time.time()
+    step = 0
+    for step in range(cfg.vision_steps):
+        if deadline is not None and time.time() > deadline:
+            break
+        batch = examples.batch(rng, cfg.batch, 1, n_image_tokens)
+        model.get_image_features(pixel_values=batch["pixel_values"].to(model.device), vision_feature_layer=-1,
+                                 vision_feature_select_strategy="full")  # the projector hook feeds the probe
+        loss = probe.loss(batch["patch_labels"])
+        losses.append(loss.item())
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if log and (step % 100 == 0 or step == cfg.vision_steps - 1):
+            log(f"vision step {step} patch loss {sum(losses[-50:]) / len(losses[-50:]):.3f} {time.time() - t0:.0f}s")
+    else:
+        step = cfg.vision_steps
+    probe.close()
+    return {"vision_steps": step, "vision_seconds": round(time.time() - t0, 1),
+            "vision_patch_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4)}
 
 
 def greedy_answers(model: Any, processor: Any, run_dir: Path | str, items: Sequence[Item], batch: int = 64,
@@ -449,7 +493,7 @@ def build(out_dir: Path | str, *, minutes: float = 20.0, seed: int = 0, cfg: Bui
             s = time.time()
             model, proc = new_model(tok, size, cfg.image_size, cfg.patch_size, seed)
             examples = Examples([(runs[r], train_items[r]) for r in ("train", "train_charts")], proc, tcfg.question_families,
-                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.patch_labels else None)
+                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.patch_labels or tcfg.vision_steps else None)
             left = end - s - 90  # keep time to save and evaluate
             stats = train(model, examples, tcfg, model.config.image_seq_length, seed, deadline=s + share * left,
                           log=lambda m, r=role: log(f"{r}: {m}"))

@@ -99,3 +99,45 @@ def test_patch_labels_need_targets(scene_run):
     _, model, examples = _micro(scene_run)
     with pytest.raises(UserError, match="patch_size"):
         build.train(model, examples, build.TrainConfig(steps=1, batch=2, patch_labels=1.0), model.config.image_seq_length, 0)
+
+
+def test_vision_steps_train_the_tower_first_then_hold_it_for_the_decoder(scene_run):
+    import torch
+
+    from deltaprompts.lab import build
+
+    torch.set_num_threads(1)
+    _, model, examples = _micro(scene_run, patch_size=16)
+    vision = {n: p.detach().clone() for n, p in model.named_parameters() if any(v in n for v in build.VISION_PARTS)}
+    seen: dict[str, torch.Tensor] = {}
+    logs: list[str] = []
+    cfg = build.TrainConfig(steps=3, batch=8, warmup=1, vision_steps=60)
+    real_train_vision = build.train_vision
+
+    def spy(model, *args, **kwargs):  # the tower as the decoder stage finds it
+        out = real_train_vision(model, *args, **kwargs)
+        seen.update({n: p.detach().clone() for n, p in model.named_parameters() if n in vision})
+        return out
+
+    build.train_vision = spy
+    try:
+        stats = build.train(model, examples, cfg, model.config.image_seq_length, 0, log=logs.append)
+    finally:
+        build.train_vision = real_train_vision
+    vision_logs = [m for m in logs if m.startswith("vision step")]
+    first, last = (float(m.split("patch loss ")[1].split()[0]) for m in (vision_logs[0], vision_logs[-1]))
+    assert last < 0.7 * first and stats["vision_steps"] == 60 and stats["steps"] == 3
+    assert any(not torch.equal(seen[n], vision[n]) for n in vision)  # stage 1 moved the tower...
+    after = dict(model.named_parameters())
+    assert all(torch.equal(after[n].detach(), seen[n]) for n in vision)  # ...stage 2 did not
+    assert all(p.requires_grad for p in model.parameters())  # and the model is left trainable
+    assert not model.model.multi_modal_projector._forward_hooks
+
+
+def test_vision_steps_need_targets(scene_run):
+    from deltaprompts.errors import UserError
+    from deltaprompts.lab import build
+
+    _, model, examples = _micro(scene_run)
+    with pytest.raises(UserError, match="vision_steps"):
+        build.train(model, examples, build.TrainConfig(steps=1, batch=2, vision_steps=5), model.config.image_seq_length, 0)
