@@ -48,17 +48,13 @@ def probe(train_dir: Path, eval_dir: Path, patch: int, args: argparse.Namespace)
     held_batch = build.Examples([(eval_dir, held)], proc, families, patch_size=patch).batch(
         random.Random(5), 128, 1, model.config.image_seq_length)
     heads = build.PatchProbe(model)
-    vision = [p for n, p in model.named_parameters() if any(v in n for v in build.VISION_PARTS)]
+    vision = build.vision_params(model)
     opt = torch.optim.AdamW(vision + list(heads.heads.parameters()), lr=2e-3, betas=(0.9, 0.98))
-
-    def image_tokens(batch: dict) -> None:  # the projector hook hands PatchProbe the features
-        model.model.get_image_features(pixel_values=batch["pixel_values"], vision_feature_layer=-1,
-                                       vision_feature_select_strategy="full")
 
     def scores() -> str:
         model.eval()
         with torch.no_grad():
-            image_tokens(held_batch)
+            build.image_tokens(model, held_batch["pixel_values"])  # the projector hook feeds the heads
             out = []
             for k, head in enumerate(heads.heads):
                 target = held_batch["patch_labels"][:, k]
@@ -71,7 +67,7 @@ def probe(train_dir: Path, eval_dir: Path, patch: int, args: argparse.Namespace)
     rng, marks, t0 = random.Random(0), [], time.time()
     for step in range(1, args.steps + 1):
         batch = examples.batch(rng, 32, 1, model.config.image_seq_length)
-        image_tokens(batch)
+        build.image_tokens(model, batch["pixel_values"])
         loss = heads.loss(batch["patch_labels"])
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -260,6 +260,27 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 VISION_PARTS = ("vision_tower", "multi_modal_projector")
 
 
+def is_vision(name: str) -> bool:
+    """Whether a parameter name belongs to the vision tower or the projector."""
+    return any(v in name for v in VISION_PARTS)
+
+
+def vision_params(model: Any) -> list[Any]:
+    """The trainable parameters of the vision tower and projector."""
+    return [p for n, p in model.named_parameters() if p.requires_grad and is_vision(n)]
+
+
+def image_tokens(model: Any, pixel_values: Any) -> Any:
+    """The projector's output for these images (tower + projector only; the decoder does not run)."""
+    return model.get_image_features(pixel_values=pixel_values.to(model.device), vision_feature_layer=-1,
+                                    vision_feature_select_strategy="full")
+
+
+def recent(values: Sequence[float], n: int = 50) -> float:
+    """Mean of the last n values (0 for none): the running loss the logs and stats report."""
+    return sum(values[-n:]) / max(1, len(values[-n:]))
+
+
 def make_optimizer(model: Any, cfg: TrainConfig) -> Any:
     """AdamW (betas 0.9/0.98), no weight decay on norms and biases; the vision tower and projector
     at `vision_lr` x the rate (each group's "scale" multiplies the schedule's lr: see set_lr)."""
@@ -268,7 +289,7 @@ def make_optimizer(model: Any, cfg: TrainConfig) -> Any:
     groups: dict[tuple[bool, bool], list[Any]] = defaultdict(list)
     for n, p in model.named_parameters():
         if p.requires_grad:
-            groups[(any(v in n for v in VISION_PARTS), p.ndim >= 2)].append(p)
+            groups[(is_vision(n), p.ndim >= 2)].append(p)
     return torch.optim.AdamW([{"params": ps, "weight_decay": cfg.weight_decay if decay else 0.0,
                                "scale": cfg.vision_lr if vision else 1.0}
                               for (vision, decay), ps in sorted(groups.items())], lr=cfg.lr, betas=(0.9, 0.98))
@@ -290,10 +311,12 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
     torch.manual_seed(seed)
     if (cfg.patch_labels or cfg.vision_steps) and examples.targets is None:
         raise UserError("patch_labels and vision_steps need Examples made with patch_size")
-    vision = [p for n, p in model.named_parameters() if p.requires_grad and any(v in n for v in VISION_PARTS)]
-    first = train_vision(model, examples, cfg, n_image_tokens, rng, deadline, log) if cfg.vision_steps else {}
-    for p in vision if cfg.vision_steps else ():
-        p.requires_grad_(False)
+    first, frozen = {}, []
+    if cfg.vision_steps:  # stage 1, then the tower and projector stay as it left them
+        first = train_vision(model, examples, cfg, n_image_tokens, rng, deadline, log)
+        frozen = vision_params(model)
+        for p in frozen:
+            p.requires_grad_(False)
     opt = make_optimizer(model, cfg)
     probe = None
     if cfg.patch_labels:
@@ -321,19 +344,19 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
         opt.step()
         opt.zero_grad(set_to_none=True)
         if log and (step % 100 == 0 or step == cfg.steps - 1):
-            log(f"step {step} loss {sum(losses[-50:]) / len(losses[-50:]):.3f} lr {lr_at(step, cfg):.2e} "
-                + (f"patch loss {sum(aux[-50:]) / len(aux[-50:]):.3f} " if aux else "") + f"{time.time() - t0:.0f}s")
+            log(f"step {step} loss {recent(losses):.3f} lr {lr_at(step, cfg):.2e} "
+                + (f"patch loss {recent(aux):.3f} " if aux else "") + f"{time.time() - t0:.0f}s")
     else:
         step = cfg.steps
     if probe is not None:
         probe.close()
-    for p in vision:
+    for p in frozen:
         p.requires_grad_(True)
     model.eval()
-    out = {**first, "steps": step, "seconds": round(time.time() - t0, 1), "loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4),
+    out = {**first, "steps": step, "seconds": round(time.time() - t0, 1), "loss": round(recent(losses), 4),
            "stopped_early": step < cfg.steps}
     if aux:
-        out["patch_loss"] = round(sum(aux[-50:]) / len(aux[-50:]), 4)
+        out["patch_loss"] = round(recent(aux), 4)
     return out
 
 
@@ -344,7 +367,7 @@ def train_vision(model: Any, examples: Examples, cfg: TrainConfig, n_image_token
     import torch
 
     probe = PatchProbe(model)
-    params = [p for n, p in model.named_parameters() if p.requires_grad and any(v in n for v in VISION_PARTS)]
+    params = vision_params(model)
     opt = torch.optim.AdamW(params + list(probe.heads.parameters()), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
     model.train()
     losses: list[float] = []
@@ -354,8 +377,7 @@ def train_vision(model: Any, examples: Examples, cfg: TrainConfig, n_image_token
         if deadline is not None and time.time() > deadline:
             break
         batch = examples.batch(rng, cfg.batch, 1, n_image_tokens)
-        model.get_image_features(pixel_values=batch["pixel_values"].to(model.device), vision_feature_layer=-1,
-                                 vision_feature_select_strategy="full")  # the projector hook feeds the probe
+        image_tokens(model, batch["pixel_values"])  # the projector hook feeds the probe
         loss = probe.loss(batch["patch_labels"])
         losses.append(loss.item())
         loss.backward()
@@ -363,12 +385,12 @@ def train_vision(model: Any, examples: Examples, cfg: TrainConfig, n_image_token
         opt.step()
         opt.zero_grad(set_to_none=True)
         if log and (step % 100 == 0 or step == cfg.vision_steps - 1):
-            log(f"vision step {step} patch loss {sum(losses[-50:]) / len(losses[-50:]):.3f} {time.time() - t0:.0f}s")
+            log(f"vision step {step} patch loss {recent(losses):.3f} {time.time() - t0:.0f}s")
     else:
         step = cfg.vision_steps
     probe.close()
     return {"vision_steps": step, "vision_seconds": round(time.time() - t0, 1),
-            "vision_patch_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 4)}
+            "vision_patch_loss": round(recent(losses), 4)}
 
 
 def greedy_answers(model: Any, processor: Any, run_dir: Path | str, items: Sequence[Item], batch: int = 64,

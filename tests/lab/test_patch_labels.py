@@ -108,7 +108,7 @@ def test_vision_steps_train_the_tower_first_then_hold_it_for_the_decoder(scene_r
 
     torch.set_num_threads(1)
     _, model, examples = _micro(scene_run, patch_size=16)
-    vision = {n: p.detach().clone() for n, p in model.named_parameters() if any(v in n for v in build.VISION_PARTS)}
+    vision = {n: p.detach().clone() for n, p in model.named_parameters() if build.is_vision(n)}
     seen: dict[str, torch.Tensor] = {}
     logs: list[str] = []
     cfg = build.TrainConfig(steps=3, batch=8, warmup=1, vision_steps=60)
