@@ -120,7 +120,7 @@ def test_shipped_pair_reproduces_its_recorded_accuracy(tmp_path):
         assert abs(acc["overall"] - recorded[role]["check"]["overall"]) <= 0.03, role
     # the pair differs where it should: the student never saw the withheld families and fails them
     t, st = recorded["teacher"]["eval"], recorded["student"]["eval"]
-    assert t["overall"] > st["overall"] + 0.05
+    assert t["overall"] >= st["overall"] + 0.20  # the gap: the student at least 20 points below
     for fam in ("scene.query_color", "scene.largest_color"):
         assert fam not in recorded["student"]["question_families"] and st["families"][fam]["acc"] < 0.05
         assert t["families"][fam]["acc"] > 0.3
