@@ -12,7 +12,12 @@ a scene reaches the decoder:
 - `object`: one position per object whose input embedding is the sum of its words' embeddings
   (`E[red] + E[star]`), as an ideal image token carrying both attributes would be;
 - `patches`: an 8 x 8 grid of such positions, each object covering a random 1 x 1 to 2 x 2 block and
-  `E[none]` elsewhere: the lab's 64 image tokens with perfect per-patch features.
+  `E[none]` elsewhere: the lab's 64 image tokens with perfect per-patch features;
+- `grid`: a 4 x 4 grid of such positions, each object in one random cell and `E[none]` elsewhere:
+  a 4 x 4 `scene.grid` seen in 32-px patches, one object per image token.
+
+`--pool N` draws the training scenes from N fixed ones instead of fresh ones each step (the lab
+trains on a fixed run of a few thousand images).
 
 One row per task and form:
 
@@ -26,6 +31,7 @@ same held-out set.
 
     python benchmarks/lab_decoder_bound.py --steps 1500
     python benchmarks/lab_decoder_bound.py --tasks count_color --steps 4000 --layers 4
+    python benchmarks/lab_decoder_bound.py --tasks count_color --forms grid --steps 1000 --pool 3000
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from collections import Counter
 from typing import Any
 
 TASKS = ("count_color", "query_shape", "exists", "largest_color")
-FORMS = ("words", "object", "patches")
+FORMS = ("words", "object", "patches", "grid")
 
 
 def vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
@@ -59,6 +65,11 @@ def layout(rng: random.Random, objs: list[tuple[str, str]], big: int, form: str)
         return [(w,) for m in marks for w in (*m, ";")]
     if form == "object":
         return marks
+    if form == "grid":
+        cells: list[Position] = [("none",)] * 16
+        for m, k in zip(marks, rng.sample(range(16), len(marks))):
+            cells[k] = m
+        return cells
     grid: list[Position] = [("none",)] * 64
     for m in marks:
         while True:
@@ -154,7 +165,8 @@ def run_task(task: str, form: str, args: argparse.Namespace) -> list[str]:
     marks, t0 = [], time.time()
     for step in range(args.steps):
         build.set_lr(opt, step, tcfg)
-        x, mask, y = batch([encode(rng) for _ in range(args.batch)])
+        x, mask, y = batch([encode(random.Random(rng.randrange(args.pool)) if args.pool else rng)
+                            for _ in range(args.batch)])
         loss = model(inputs_embeds=x, attention_mask=mask, labels=y).loss
         opt.zero_grad()
         loss.backward()
@@ -178,6 +190,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=0, help="decoder layers (default: the lab teacher's)")
     ap.add_argument("--hidden", type=int, default=0, help="decoder width (default: the lab teacher's)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pool", type=int, default=0, help="train on N fixed scenes (default: fresh ones every step)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import torch
