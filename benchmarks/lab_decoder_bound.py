@@ -17,7 +17,8 @@ a scene reaches the decoder:
   a 4 x 4 `scene.grid` seen in 32-px patches, one object per image token.
 
 `--pool N` draws the training scenes from N fixed ones instead of fresh ones each step (the lab
-trains on a fixed run of a few thousand images).
+trains on a fixed run of a few thousand images); `--present` asks count_color only of colours the
+scene has (answers 1-5, as the lab's template; by default any of its three colours, so 0 too).
 
 One row per task and form:
 
@@ -84,15 +85,16 @@ def layout(rng: random.Random, objs: list[tuple[str, str]], big: int, form: str)
 
 
 def scene(rng: random.Random, task: str, form: str, colors: tuple[str, ...],
-          shapes: tuple[str, ...]) -> tuple[list[Position], str]:
-    """One symbolic scene and question of `task`: (prompt positions, answer word)."""
+          shapes: tuple[str, ...], present: bool = False) -> tuple[list[Position], str]:
+    """One symbolic scene and question of `task`: (prompt positions, answer word). With `present`,
+    count_color asks only colours the scene has (never 0, as the lab's template)."""
     while True:
         cols, shs = rng.sample(colors, 3), rng.sample(shapes, 3)
         objs = [(rng.choice(cols), rng.choice(shs)) for _ in range(rng.randint(2, 5))]
         big = rng.randrange(len(objs))
         scene_at = layout(rng, objs, big, form)
         if task == "count_color":
-            c = rng.choice(cols)
+            c = rng.choice(sorted({o[0] for o in objs}) if present else cols)
             return scene_at + phrase("how many", c, "objects ? A:"), str(sum(o[0] == c for o in objs))
         if task == "query_shape":
             unique = [c for c in cols if sum(o[0] == c for o in objs) == 1]
@@ -129,7 +131,7 @@ def run_task(task: str, form: str, args: argparse.Namespace) -> list[str]:
     model = T.LlamaForCausalLM(cfg)
 
     def encode(rng: random.Random) -> tuple[list[Position], str]:
-        return scene(rng, task, form, colors, shapes)
+        return scene(rng, task, form, colors, shapes, args.present)
 
     def batch(rows: list[tuple[list[Position], str]]) -> tuple[Any, Any, Any]:
         """Input embeddings (the sum of each position's words), attention mask, labels."""
@@ -191,6 +193,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=0, help="decoder width (default: the lab teacher's)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pool", type=int, default=0, help="train on N fixed scenes (default: fresh ones every step)")
+    ap.add_argument("--present", action="store_true", help="count_color asks only colours present (answers >= 1)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import torch
