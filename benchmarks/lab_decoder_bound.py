@@ -85,12 +85,13 @@ def layout(rng: random.Random, objs: list[tuple[str, str]], big: int, form: str)
 
 
 def scene(rng: random.Random, task: str, form: str, colors: tuple[str, ...],
-          shapes: tuple[str, ...], present: bool = False) -> tuple[list[Position], str]:
+          shapes: tuple[str, ...], present: bool = False, objects: tuple[int, int] = (2, 5)) -> tuple[list[Position], str]:
     """One symbolic scene and question of `task`: (prompt positions, answer word). With `present`,
-    count_color asks only colours the scene has (never 0, as the lab's template)."""
+    count_color asks only colours the scene has (never 0, as the lab's template). `objects`: the
+    fewest and most objects a scene draws."""
     while True:
         cols, shs = rng.sample(colors, 3), rng.sample(shapes, 3)
-        objs = [(rng.choice(cols), rng.choice(shs)) for _ in range(rng.randint(2, 5))]
+        objs = [(rng.choice(cols), rng.choice(shs)) for _ in range(rng.randint(*objects))]
         big = rng.randrange(len(objs))
         scene_at = layout(rng, objs, big, form)
         if task == "count_color":
@@ -131,7 +132,7 @@ def run_task(task: str, form: str, args: argparse.Namespace) -> list[str]:
     model = T.LlamaForCausalLM(cfg)
 
     def encode(rng: random.Random) -> tuple[list[Position], str]:
-        return scene(rng, task, form, colors, shapes, args.present)
+        return scene(rng, task, form, colors, shapes, args.present, tuple(args.objects))
 
     def batch(rows: list[tuple[list[Position], str]]) -> tuple[Any, Any, Any]:
         """Input embeddings (the sum of each position's words), attention mask, labels."""
@@ -194,6 +195,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pool", type=int, default=0, help="train on N fixed scenes (default: fresh ones every step)")
     ap.add_argument("--present", action="store_true", help="count_color asks only colours present (answers >= 1)")
+    ap.add_argument("--objects", type=int, nargs=2, default=[2, 5], metavar=("MIN", "MAX"), help="objects per scene")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import torch
