@@ -60,6 +60,11 @@ class TrainConfig:
     patch_labels: float = 0.0
     vision_steps: int = 0
 
+    @property
+    def uses_patch_labels(self) -> bool:
+        """Whether training needs the per-patch targets (Examples made with patch_size)."""
+        return bool(self.patch_labels or self.vision_steps)
+
 
 STUDENT_WITHHELD = ("scene.query_color", "scene.largest_color", "chart.bars_beside_min")
 
@@ -311,7 +316,7 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
 
     rng = random.Random(seed)
     torch.manual_seed(seed)
-    if (cfg.patch_labels or cfg.vision_steps) and examples.targets is None:
+    if cfg.uses_patch_labels and examples.targets is None:
         raise UserError("patch_labels and vision_steps need Examples made with patch_size")
     first, frozen = {}, []
     if cfg.vision_steps:  # stage 1, then the tower and projector stay as it left them
@@ -517,7 +522,7 @@ def build(out_dir: Path | str, *, minutes: float = 20.0, seed: int = 0, cfg: Bui
             s = time.time()
             model, proc = new_model(tok, size, cfg.image_size, cfg.patch_size, seed)
             examples = Examples([(runs[r], train_items[r]) for r in ("train", "train_charts")], proc, tcfg.question_families,
-                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.patch_labels or tcfg.vision_steps else None)
+                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.uses_patch_labels else None)
             left = end - s - 90  # keep time to save and evaluate
             stats = train(model, examples, tcfg, model.config.image_seq_length, seed, deadline=s + share * left,
                           log=lambda m, r=role: log(f"{r}: {m}"))
