@@ -14,11 +14,14 @@ a scene reaches the decoder:
 - `patches`: an 8 x 8 grid of such positions, each object covering a random 1 x 1 to 2 x 2 block and
   `E[none]` elsewhere: the lab's 64 image tokens with perfect per-patch features;
 - `grid`: a 4 x 4 grid of such positions, each object in one random cell and `E[none]` elsewhere:
-  a 4 x 4 `scene.grid` seen in 32-px patches, one object per image token.
+  a 4 x 4 `scene.grid` seen in 32-px patches, one object per image token (`--cells 64`: 8 x 8
+  positions, as if only each object's centre patch carried it).
 
 `--pool N` draws the training scenes from N fixed ones instead of fresh ones each step (the lab
 trains on a fixed run of a few thousand images); `--present` asks count_color only of colours the
 scene has (answers 1-5, as the lab's template; by default any of its three colours, so 0 too).
+`--lr`, `--weight-decay`, `--heads`, `--rope-theta`, `--layers`, `--hidden` change the decoder and its
+training (docs/lab.md "Sixth attempt": at a quarter of the build's learning rate it counts).
 
 One row per task and form:
 
@@ -33,6 +36,8 @@ same held-out set.
     python benchmarks/lab_decoder_bound.py --steps 1500
     python benchmarks/lab_decoder_bound.py --tasks count_color --steps 4000 --layers 4
     python benchmarks/lab_decoder_bound.py --tasks count_color --forms grid --steps 1000 --pool 3000
+    python benchmarks/lab_decoder_bound.py --tasks count_color --forms grid --steps 1000 --present \
+        --objects 4 6 --pool 3000 --lr 5e-4
 """
 
 from __future__ import annotations
@@ -59,41 +64,42 @@ def vocabulary() -> tuple[tuple[str, ...], tuple[str, ...], list[str]]:
 Position = tuple[str, ...]  # the words whose embeddings are summed at one input position
 
 
-def layout(rng: random.Random, objs: list[tuple[str, str]], big: int, form: str) -> list[Position]:
-    """The scene's input positions in `form` (words / object / patches)."""
+def layout(rng: random.Random, objs: list[tuple[str, str]], big: int, form: str, cells: int = 16) -> list[Position]:
+    """The scene's input positions in `form` (words / object / patches / grid of `cells` positions)."""
     marks = [(c, s, *(["big"] if i == big else [])) for i, (c, s) in enumerate(objs)]
     if form == "words":
         return [(w,) for m in marks for w in (*m, ";")]
     if form == "object":
         return marks
     if form == "grid":
-        cells: list[Position] = [("none",)] * 16
-        for m, k in zip(marks, rng.sample(range(16), len(marks))):
-            cells[k] = m
-        return cells
+        at: list[Position] = [("none",)] * cells
+        for m, k in zip(marks, rng.sample(range(cells), len(marks))):
+            at[k] = m
+        return at
     grid: list[Position] = [("none",)] * 64
     for m in marks:
         while True:
             h, w = rng.choice([(1, 1), (1, 2), (2, 1), (2, 2)])
             y, x = rng.randrange(9 - h), rng.randrange(9 - w)
-            cells = [(y + i) * 8 + x + j for i in range(h) for j in range(w)]
-            if all(grid[k] == ("none",) for k in cells):
+            block = [(y + i) * 8 + x + j for i in range(h) for j in range(w)]
+            if all(grid[k] == ("none",) for k in block):
                 break
-        for k in cells:
+        for k in block:
             grid[k] = m
     return grid
 
 
 def scene(rng: random.Random, task: str, form: str, colors: tuple[str, ...],
-          shapes: tuple[str, ...], present: bool = False, objects: tuple[int, int] = (2, 5)) -> tuple[list[Position], str]:
+          shapes: tuple[str, ...], present: bool = False, objects: tuple[int, int] = (2, 5),
+          cells: int = 16) -> tuple[list[Position], str]:
     """One symbolic scene and question of `task`: (prompt positions, answer word). With `present`,
     count_color asks only colours the scene has (never 0, as the lab's template). `objects`: the
-    fewest and most objects a scene draws."""
+    fewest and most objects a scene draws; `cells`: the grid form's number of positions."""
     while True:
         cols, shs = rng.sample(colors, 3), rng.sample(shapes, 3)
         objs = [(rng.choice(cols), rng.choice(shs)) for _ in range(rng.randint(*objects))]
         big = rng.randrange(len(objs))
-        scene_at = layout(rng, objs, big, form)
+        scene_at = layout(rng, objs, big, form, cells)
         if task == "count_color":
             c = rng.choice(sorted({o[0] for o in objs}) if present else cols)
             return scene_at + phrase("how many", c, "objects ? A:"), str(sum(o[0] == c for o in objs))
@@ -124,15 +130,16 @@ def run_task(task: str, form: str, args: argparse.Namespace) -> list[str]:
     ids = {w: i for i, w in enumerate(words)}
     size = build.BuildConfig().teacher
     hidden, layers = args.hidden or size.text_hidden, args.layers or size.text_layers
+    heads = args.heads or size.heads
     cfg = T.LlamaConfig(vocab_size=len(words), hidden_size=hidden, intermediate_size=2 * hidden,
-                        num_hidden_layers=layers, num_attention_heads=size.heads, num_key_value_heads=size.heads,
+                        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=heads,
                         max_position_embeddings=128, tie_word_embeddings=False, bos_token_id=None,
-                        eos_token_id=ids["<eos>"], pad_token_id=ids["<pad>"])
+                        eos_token_id=ids["<eos>"], pad_token_id=ids["<pad>"], rope_theta=args.rope_theta)
     torch.manual_seed(args.seed)
     model = T.LlamaForCausalLM(cfg)
 
     def encode(rng: random.Random) -> tuple[list[Position], str]:
-        return scene(rng, task, form, colors, shapes, args.present, tuple(args.objects))
+        return scene(rng, task, form, colors, shapes, args.present, tuple(args.objects), args.cells)
 
     def batch(rows: list[tuple[list[Position], str]]) -> tuple[Any, Any, Any]:
         """Input embeddings (the sum of each position's words), attention mask, labels."""
@@ -162,7 +169,8 @@ def run_task(task: str, form: str, args: argparse.Namespace) -> list[str]:
         model.train()
         return sum(words[int(p)] == a for p, (_, a) in zip(pred, held)) / len(held)
 
-    tcfg = build.TrainConfig(steps=args.steps, batch=args.batch)
+    tcfg = build.TrainConfig(steps=args.steps, batch=args.batch, **{k: v for k, v in
+                             (("lr", args.lr), ("weight_decay", args.weight_decay)) if v is not None})
     opt = build.make_optimizer(model, tcfg)
     rng = random.Random(args.seed)
     marks, t0 = [], time.time()
@@ -179,7 +187,7 @@ def run_task(task: str, form: str, args: argparse.Namespace) -> list[str]:
             marks.append(f"{step + 1}: {accuracy():.3f}")
             print(f"  {task} {form} step {step + 1} loss {loss.item():.3f} {time.time() - t0:.0f}s", flush=True)
     params = sum(p.numel() for p in model.parameters())
-    return [task, form, f"{layers} x {hidden} ({params / 1e6:.2f} M)", f"{majority:.3f}", "  ".join(marks),
+    return [task, form, f"{layers} x {hidden}, {heads} heads ({params / 1e6:.2f} M)", f"{majority:.3f}", "  ".join(marks),
             f"{time.time() - t0:.0f}"]
 
 
@@ -192,10 +200,15 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--layers", type=int, default=0, help="decoder layers (default: the lab teacher's)")
     ap.add_argument("--hidden", type=int, default=0, help="decoder width (default: the lab teacher's)")
+    ap.add_argument("--heads", type=int, default=0, help="attention heads (default: the lab teacher's)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the build's)")
+    ap.add_argument("--weight-decay", type=float, default=None, help="AdamW weight decay (default: the build's)")
+    ap.add_argument("--rope-theta", type=float, default=10000.0, help="RoPE base (Llama's default 10,000)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pool", type=int, default=0, help="train on N fixed scenes (default: fresh ones every step)")
     ap.add_argument("--present", action="store_true", help="count_color asks only colours present (answers >= 1)")
     ap.add_argument("--objects", type=int, nargs=2, default=[2, 5], metavar=("MIN", "MAX"), help="objects per scene")
+    ap.add_argument("--cells", type=int, default=16, help="positions of the grid form (64: one per 16-px patch at 128 px)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     import torch
