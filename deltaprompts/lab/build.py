@@ -40,9 +40,13 @@ class TrainConfig:
     predict each patch's object colour and shape from the scene Facts (`data.patch_targets`), a dense
     signal the answer tokens alone do not give the tower. The heads are dropped after training: the
     saved model is a plain LLaVA.
+    `chart_share` > 0 draws that share of each batch's images from the chart images (the rest from
+    the scenes; 0: every image equally likely, so charts come in proportion to their number).
     `vision_steps` > 0 first trains the vision tower and projector alone on those patch labels for
     that many steps (constant lr, no decoder), then holds them frozen while the decoder trains for
     `steps`: the tower sees shape before the decoder settles (docs/lab.md, "Fourth attempt").
+    `bar_labels` adds two heads for the bar charts' patch labels (each bar's value rank and position
+    from the left) to those of `patch_labels` / `vision_steps` (docs/lab.md, "Sixth attempt").
     """
 
     steps: int = 1000
@@ -59,6 +63,8 @@ class TrainConfig:
     vision_lr: float = 1.0
     patch_labels: float = 0.0
     vision_steps: int = 0
+    chart_share: float = 0.0
+    bar_labels: bool = False
 
     @property
     def uses_patch_labels(self) -> bool:
@@ -160,11 +166,12 @@ class Examples:
     caption curriculum) open an image's chat whenever the image has one; the other turns are drawn
     from the rest. With probability `augment`, a batch row asks only INVARIANT questions and shows
     its image flipped / turned by a random one of the seven non-trivial symmetries of the square.
+    With `chart_share` > 0, that share of a batch's images (in expectation) are charts.
     """
 
     def __init__(self, runs: Sequence[tuple[Path | str, Sequence[Item]]], processor: Any,
                  question_families: Sequence[str], first: Sequence[str] = (), augment: float = 0.0,
-                 patch_size: int | None = None):
+                 patch_size: int | None = None, chart_share: float = 0.0):
         import torch
 
         keep, lead = set(question_families), set(first)
@@ -184,6 +191,14 @@ class Examples:
         if not self.items:
             raise UserError(f"no training items of question families {sorted(keep)} in {[str(r) for r, _ in runs]}")
         self.pixels = torch.cat(pixels)
+        self.chart_share = chart_share
+        kinds: dict[bool, list[int]] = {True: [], False: []}
+        for i, (lead, rest) in enumerate(self.items):
+            kinds[(lead + rest)[0].family.startswith("chart.")].append(i)
+        self.charts, self.scenes = kinds[True], kinds[False]
+        if chart_share and not (self.charts and self.scenes):
+            raise UserError(f"chart_share={chart_share} needs both chart and scene training images "
+                            f"(have {len(self.charts)} charts, {len(self.scenes)} scenes)")
         self.encoder = data.Encoder(processor)
         self.augment = augment
         self.targets = None  # per-patch colour / shape labels of each image, when patch_size is given
@@ -195,12 +210,19 @@ class Examples:
     def __len__(self) -> int:
         return len(self.items)
 
+    def _pick(self, rng: random.Random) -> int:
+        """The index of one image: a chart with probability chart_share when it is set, else any."""
+        if not self.chart_share:
+            return rng.randrange(len(self.items))
+        pool = self.charts if rng.random() < self.chart_share else self.scenes
+        return pool[rng.randrange(len(pool))]
+
     def batch(self, rng: random.Random, size: int, turns: int, n_image_tokens: int) -> dict[str, Any]:
         """A batch of `size` images, each with up to `turns` of its questions as one chat."""
         import torch
 
-        rows, pick, images, targets = [], [rng.randrange(len(self.items)) for _ in range(size)], [], []
-        for i in pick:
+        rows, images, targets = [], [], []
+        for i in [self._pick(rng) for _ in range(size)]:
             lead, rest = self.items[i]
             img = self.pixels[i]
             if self.targets is not None:
@@ -230,15 +252,16 @@ PATCH_SHAPES = SHAPES
 
 class PatchProbe:
     """Training-only linear heads on the projector's output (one image token per patch) that predict
-    each patch's colour and shape class (+ "none"); `loss(targets)` after a forward pass of the model
-    (0 for a batch with no labelled patch, e.g. charts only)."""
+    rows of `data.patch_targets` for every patch: a scene object's colour and shape, and with `bars`
+    a bar's value rank and position (each with a "none" class); `loss(targets)` after a forward pass
+    of the model sums the heads' cross-entropies over their labelled patches (0 for a batch with none)."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, bars: bool = False):
         import torch
 
         width = model.config.text_config.hidden_size
-        self.heads = torch.nn.ModuleList([torch.nn.Linear(width, len(PATCH_COLORS) + 1),
-                                          torch.nn.Linear(width, len(PATCH_SHAPES) + 1)]).to(model.device)
+        sizes = (len(PATCH_COLORS) + 1, len(PATCH_SHAPES) + 1) + ((data.MAX_BARS + 1,) * 2 if bars else ())
+        self.heads = torch.nn.ModuleList([torch.nn.Linear(width, n) for n in sizes]).to(model.device)
         self.features: Any = None
         projector = model.model.multi_modal_projector if hasattr(model, "model") else model.multi_modal_projector
         self.hook = projector.register_forward_hook(lambda module, args, out: setattr(self, "features", out))
@@ -247,10 +270,12 @@ class PatchProbe:
         import torch.nn.functional as F
 
         f = self.features
-        if not (targets != -100).any():
-            return f.sum() * 0.0
-        return sum(F.cross_entropy(h(f).reshape(-1, h.out_features), targets[:, k].reshape(-1).to(f.device), ignore_index=-100)
-                   for k, h in enumerate(self.heads))
+        total = f.sum() * 0.0
+        for k, h in enumerate(self.heads):
+            t = targets[:, k].reshape(-1).to(f.device)
+            if (t != -100).any():  # a head with no labelled patch in the batch adds nothing (not NaN)
+                total = total + F.cross_entropy(h(f).reshape(-1, h.out_features), t, ignore_index=-100)
+        return total
 
     def close(self) -> None:
         self.hook.remove()
@@ -327,7 +352,7 @@ def train(model: Any, examples: Examples, cfg: TrainConfig, n_image_tokens: int,
     opt = make_optimizer(model, cfg)
     probe = None
     if cfg.patch_labels:
-        probe = PatchProbe(model)
+        probe = PatchProbe(model, cfg.bar_labels)
         opt.add_param_group({"params": list(probe.heads.parameters()), "weight_decay": 0.0, "scale": 1.0})
     model.train()
     losses: list[float] = []
@@ -373,7 +398,7 @@ def train_vision(model: Any, examples: Examples, cfg: TrainConfig, n_image_token
     heads; the decoder does not run); returns {vision_steps, vision_seconds, vision_patch_loss}."""
     import torch
 
-    probe = PatchProbe(model)
+    probe = PatchProbe(model, cfg.bar_labels)
     params = vision_params(model)
     opt = torch.optim.AdamW(params + list(probe.heads.parameters()), lr=cfg.lr, betas=(0.9, 0.98), weight_decay=0.0)
     model.train()
@@ -522,7 +547,8 @@ def build(out_dir: Path | str, *, minutes: float = 20.0, seed: int = 0, cfg: Bui
             s = time.time()
             model, proc = new_model(tok, size, cfg.image_size, cfg.patch_size, seed)
             examples = Examples([(runs[r], train_items[r]) for r in ("train", "train_charts")], proc, tcfg.question_families,
-                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.uses_patch_labels else None)
+                                tcfg.first, tcfg.augment, cfg.patch_size if tcfg.uses_patch_labels else None,
+                                tcfg.chart_share)
             left = end - s - 90  # keep time to save and evaluate
             stats = train(model, examples, tcfg, model.config.image_seq_length, seed, deadline=s + share * left,
                           log=lambda m, r=role: log(f"{r}: {m}"))

@@ -285,33 +285,61 @@ def to_pixels(u8: Any, processor: Any) -> Any:
     return (u8.float() / 255.0 - mean) / std
 
 
+MAX_BARS = 8  # bar charts with more bars get no bar labels
+
+
+def _covered(box: Sequence[float], sx: float, sy: float, patch_size: int, g: int) -> list[tuple[int, float]]:
+    """(patch index, overlap in pixels) of every patch a Facts box (image pixels) overlaps, at the
+    model's resolution (`sx`, `sy` scale image pixels to it; `g` x `g` patches, row-major)."""
+    x0, y0, x1, y1 = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
+    out = []
+    for r in range(max(0, int(y0 // patch_size)), min(g, int(y1 // patch_size) + 1)):
+        for c in range(max(0, int(x0 // patch_size)), min(g, int(x1 // patch_size) + 1)):
+            overlap = (max(0.0, min(x1, (c + 1) * patch_size) - max(x0, c * patch_size))
+                       * max(0.0, min(y1, (r + 1) * patch_size) - max(y0, r * patch_size)))
+            if overlap > 0:
+                out.append((r * g + c, overlap))
+    return out
+
+
 def patch_targets(item: Item, image_size: int, patch_size: int, colors: Sequence[str],
                   shapes: Sequence[str]) -> Any:
-    """Per-patch labels of a scene image from its Facts, as a long tensor [2, patches] (row-major):
-    the index in `colors` / `shapes` of the object covering most of each patch (at least 15% of it),
-    len(colors) / len(shapes) where no object does ("none"), -100 (ignored) everywhere for an image
-    that is not a scene or names an attribute outside the lists."""
+    """Per-patch labels of an image from its Facts, as a long tensor [4, patches] (row-major), each
+    patch labelled by what covers most of it (at least 15% of it), -100 where a row does not apply:
+
+    - rows 0-1, scene images: the index in `colors` / `shapes` of the object's colour and shape,
+      len(colors) / len(shapes) where no object does ("none"); -100 for an image that is not a scene
+      or names an attribute outside the lists;
+    - rows 2-3, bar charts (`chart.bar`, up to MAX_BARS bars): the bar's value rank (0 = tallest) and
+      its position from the left (0 = leftmost), MAX_BARS where no bar does; -100 otherwise.
+    """
     import torch
 
     g = image_size // patch_size
-    out = torch.full((2, g * g), -100, dtype=torch.long)
-    ents = item.facts.entities
-    if not item.family.startswith("scene.") or any(
-            e.attrs.get("color") not in colors or e.attrs.get("shape") not in shapes for e in ents):
-        return out
-    out[0], out[1] = len(colors), len(shapes)
-    best = [0.15 * patch_size * patch_size] * (g * g)
+    out = torch.full((4, g * g), -100, dtype=torch.long)
+    ents = [e for e in item.facts.entities if e.box]
     sx, sy = image_size / item.facts.width, image_size / item.facts.height
-    for e in ents:
-        x0, y0, x1, y1 = e.box[0] * sx, e.box[1] * sy, e.box[2] * sx, e.box[3] * sy
-        for r in range(max(0, int(y0 // patch_size)), min(g, int(y1 // patch_size) + 1)):
-            for c in range(max(0, int(x0 // patch_size)), min(g, int(x1 // patch_size) + 1)):
-                overlap = (max(0.0, min(x1, (c + 1) * patch_size) - max(x0, c * patch_size))
-                           * max(0.0, min(y1, (r + 1) * patch_size) - max(y0, r * patch_size)))
-                if overlap > best[r * g + c]:
-                    best[r * g + c] = overlap
-                    out[0, r * g + c] = colors.index(e.attrs["color"])
-                    out[1, r * g + c] = shapes.index(e.attrs["shape"])
+    least = 0.15 * patch_size * patch_size
+    if item.family.startswith("scene.") and all(e.attrs.get("color") in colors and e.attrs.get("shape") in shapes
+                                                for e in ents):
+        out[0], out[1] = len(colors), len(shapes)
+        best = [least] * (g * g)
+        for e in ents:
+            for k, overlap in _covered(e.box, sx, sy, patch_size, g):
+                if overlap > best[k]:
+                    best[k] = overlap
+                    out[0, k], out[1, k] = colors.index(e.attrs["color"]), shapes.index(e.attrs["shape"])
+    bars = [e for e in ents if isinstance(e.attrs.get("value"), (int, float))]
+    if item.family == "chart.bar" and 0 < len(bars) <= MAX_BARS:
+        out[2], out[3] = MAX_BARS, MAX_BARS
+        rank = {e.id: r for r, e in enumerate(sorted(bars, key=lambda e: -float(e.attrs["value"])))}
+        place = {e.id: r for r, e in enumerate(sorted(bars, key=lambda e: e.box[0]))}
+        best = [least] * (g * g)
+        for e in bars:
+            for k, overlap in _covered(e.box, sx, sy, patch_size, g):
+                if overlap > best[k]:
+                    best[k] = overlap
+                    out[2, k], out[3, k] = rank[e.id], place[e.id]
     return out
 
 

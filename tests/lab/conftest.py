@@ -1,4 +1,4 @@
-"""Shared fixtures of the lab tests: a tiny scene run and a micro teacher-student pair built in a few steps."""
+"""Shared fixtures of the lab tests: tiny scene and chart runs and a micro teacher-student pair built in a few steps."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ def scene_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("lab") / "scenes"
     make_run(out, 24, 5, families=("scene.grid", "scene.shapes"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def chart_run(tmp_path_factory) -> Path:
+    """A 6-item lab run of bar charts."""
+    from deltaprompts.lab.data import make_run
+
+    out = tmp_path_factory.mktemp("lab") / "bars"
+    make_run(out, 6, 3, families=("chart.bar",))
     return out
 
 
