@@ -320,26 +320,26 @@ def patch_targets(item: Item, image_size: int, patch_size: int, colors: Sequence
     ents = [e for e in item.facts.entities if e.box]
     sx, sy = image_size / item.facts.width, image_size / item.facts.height
     least = 0.15 * patch_size * patch_size
-    if item.family.startswith("scene.") and all(e.attrs.get("color") in colors and e.attrs.get("shape") in shapes
-                                                for e in ents):
-        out[0], out[1] = len(colors), len(shapes)
+
+    def paint(rows: tuple[int, int], labelled: Sequence[tuple[Any, tuple[int, int]]]) -> None:
+        """Give each patch the two labels of the box covering most of it (at least `least`)."""
         best = [least] * (g * g)
-        for e in ents:
+        for e, (a, b) in labelled:
             for k, overlap in _covered(e.box, sx, sy, patch_size, g):
                 if overlap > best[k]:
                     best[k] = overlap
-                    out[0, k], out[1, k] = colors.index(e.attrs["color"]), shapes.index(e.attrs["shape"])
+                    out[rows[0], k], out[rows[1], k] = a, b
+
+    if item.family.startswith("scene.") and all(e.attrs.get("color") in colors and e.attrs.get("shape") in shapes
+                                                for e in ents):
+        out[0], out[1] = len(colors), len(shapes)
+        paint((0, 1), [(e, (colors.index(e.attrs["color"]), shapes.index(e.attrs["shape"]))) for e in ents])
     bars = [e for e in ents if isinstance(e.attrs.get("value"), (int, float))]
     if item.family == "chart.bar" and 0 < len(bars) <= MAX_BARS:
         out[2], out[3] = MAX_BARS, MAX_BARS
         rank = {e.id: r for r, e in enumerate(sorted(bars, key=lambda e: -float(e.attrs["value"])))}
         place = {e.id: r for r, e in enumerate(sorted(bars, key=lambda e: e.box[0]))}
-        best = [least] * (g * g)
-        for e in bars:
-            for k, overlap in _covered(e.box, sx, sy, patch_size, g):
-                if overlap > best[k]:
-                    best[k] = overlap
-                    out[2, k], out[3, k] = rank[e.id], place[e.id]
+        paint((2, 3), [(e, (rank[e.id], place[e.id])) for e in bars])
     return out
 
 
