@@ -205,11 +205,12 @@ def test_chart_share_sets_the_share_of_chart_images_in_a_batch(scene_run, chart_
     tok = build.train_tokenizer([data.prompt_text(it) for its in items.values() for it in its])
     _, proc = build.new_model(tok, build.ModelSize(32, 1, 48, 1, 2), 64, 16, seed=1)
 
-    def charts_drawn(share: float) -> tuple[float, int]:
+    def charts_drawn(share: float) -> tuple[float, float]:
+        """(share of 2,000 draws that are charts, share of the images that are charts)."""
         ex = build.Examples(list(items.items()), proc, data.QUESTION_FAMILIES, chart_share=share)
-        rng = random.Random(0)
+        rng, charts = random.Random(0), set(ex.charts)
         picks = [ex._pick(rng) for _ in range(2000)]
-        return sum(i in set(ex.charts) for i in picks) / len(picks), len(ex.charts) / len(ex)
+        return sum(i in charts for i in picks) / len(picks), len(charts) / len(ex)
 
     uniform, natural = charts_drawn(0.0)
     assert abs(uniform - natural) < 0.04 and natural < 0.4
