@@ -30,8 +30,18 @@ DEFAULT_ABS_TOL = 1e-6
 _PROSE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}\s+[A-Za-z]{2,}")
 _LATEX_NUMBER = re.compile(r"\\(?:[dt]?frac|sqrt|pi|cdot|times)\b")
 _NUMERIC = re.compile(r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?(?:[eE][-+]?\d+)?%?", re.ASCII)
-# List separators: ; | & newline "and", and commas that are not thousands separators ("1,000" stays whole).
-_LIST_SEP = re.compile(r"\s*(?:[;|&\n]|\band\b|(?<!\d),|,(?!\d{3}(?!\d)))\s*", re.IGNORECASE)
+# List separators by strength; a list is split at the strongest one present, so an element may hold
+# a weaker one ("Sales, North|Sales, South"). A comma between digits with exactly three digits after
+# it is a thousands separator, not a split ("1,000, 2,000" is two elements, "10,200" one).
+_LIST_LEVELS = (
+    re.compile(r"\s*\|\s*"),
+    re.compile(r"\s*[;\n]\s*"),
+    re.compile(r"\s*(?:(?<!\d),|,(?!\d{3}(?!\d))|\band\b|(?<=\s)&(?=\s))\s*", re.IGNORECASE),
+)
+_COMMA_LEVEL = 2
+_COMMA = re.compile(r"\s*(?:(?<!\d),|,(?!\d{3}(?!\d)))\s*")
+# "- apples" / "* apples" / "2. apples" / "2) apples" on its own line is a list item, the marker no part of it.
+_BULLET = re.compile(r"\A(?:[-*\u2022]|\d{1,2}[.)])\s+(?=\S)")
 
 
 class VerifierError(UserError, ValueError):
@@ -170,9 +180,9 @@ def _canon_identity(value: str, ctx: Context) -> str:
     return value
 
 
-def _read_span(text: str, ctx: Context, truth: bool) -> tuple[Any, str]:
-    if truth:
-        alternatives = [t for t in text.split("|") if t.strip()]
+def _read_span(text: str | tuple[str, ...], ctx: Context, truth: bool) -> tuple[Any, str]:
+    if truth:  # accepted alternatives: '|'-separated, or a sequence
+        alternatives = [t for t in (text if isinstance(text, tuple) else text.split("|")) if t.strip()]
         return (alternatives, "") if alternatives else (None, "no_value")
     return (text, "") if text.strip() else (None, "no_value")
 
@@ -210,10 +220,52 @@ def _canon_latex(value: str, ctx: Context) -> str:
 # ---- list and set ------------------------------------------------------------------------------
 
 
+def _split(text: str) -> tuple[int, str, list[str]]:
+    """The separator level used (len(_LIST_LEVELS): none), the text without brackets, the elements."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] + text[-1] in ("[]", "{}", "()"):
+        text = text[1:-1].strip()
+    for level, sep in enumerate(_LIST_LEVELS):
+        if sep.search(text):
+            parts = sep.split(text)
+            if level == 1:
+                parts = [_BULLET.sub("", p.strip()) for p in parts]
+            return level, text, [p.strip() for p in parts if p.strip()]
+    return len(_LIST_LEVELS), text, [text] if text else []
+
+
 def split_elements(text: str) -> list[str]:
-    """Elements of a predicted list: separated by , ; | & newline or "and"; enclosing brackets dropped."""
-    text = text.strip().strip("[]{}()")
-    return [part for part in _LIST_SEP.split(text) if part]
+    """The elements of a list answer, prediction or ground truth alike.
+
+    Split at the strongest separator present: `|`; else `;` or a newline (list-item bullets such
+    as `- ` or `2. ` dropped); else `,`, the word `and` and a spaced `&` (a comma between digits
+    followed by exactly three digits is a thousands separator: `1,000, 2,000` is two elements).
+    Enclosing brackets are dropped. Returns the non-empty stripped elements (possibly none).
+    """
+    return _split(text)[2]
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    """A predicted list: its elements as `split_elements` reads them, the level and text they came from."""
+
+    level: int
+    text: str
+    parts: list[str]
+
+    def readings(self, count: int) -> list[list[str]]:
+        """The elements; when their number is not the ground truth's `count`, also the text split at
+        commas only and the whole text, since an element may hold "and" or a comma itself
+        ("Research and Development" against the one-element ground truth ["Research and Development"])."""
+        out = [self.parts]
+        if len(self.parts) != count:
+            if self.level == _COMMA_LEVEL:
+                commas = [p.strip() for p in _COMMA.split(self.text) if p.strip()]
+                if commas != self.parts:
+                    out.append(commas)
+            if len(self.parts) > 1:
+                out.append([self.text])
+        return out
 
 
 def _element_rule(ctx: Context, elements: list[str]) -> Rule:
@@ -224,13 +276,14 @@ def _element_rule(ctx: Context, elements: list[str]) -> Rule:
     return RULES["number" if numeric else "string"]
 
 
-def _read_elements(text: str, ctx: Context, truth: bool) -> tuple[Any, str]:
-    """A ground truth becomes (element rule, values); a prediction stays a list of raw parts, read
-    later with the ground truth's element rule."""
+def _read_elements(text: str | tuple[str, ...], ctx: Context, truth: bool) -> tuple[Any, str]:
+    """A ground truth (a string split by `split_elements`, or a tuple of elements) becomes
+    (element rule, values); a prediction stays a `_Split` of raw parts, read later with the ground
+    truth's element rule."""
     if not truth:
-        parts = split_elements(text)
-        return (parts, "") if parts else (None, "no_value")
-    parts = [p.strip() for p in text.split("|") if p.strip()]
+        split = _Split(*_split(text))
+        return (split, "") if split.parts else (None, "no_value")
+    parts = list(text) if isinstance(text, tuple) else split_elements(text)
     if not parts:
         return None, "no_value"
     rule = _element_rule(ctx, parts)
@@ -251,24 +304,36 @@ def _read_parts(parts: list[str], rule: Rule, ctx: Context) -> list[Any]:
     return values
 
 
-def _same_list(pred: list[str], truth: tuple[Rule, list[Any]], ctx: Context) -> float:
+def _same_elements(pred: _Split, truth: tuple[Rule, list[Any]], ctx: Context,
+                   match: Callable[[list[Any], list[Any], Rule, Context], bool]) -> float:
+    """1.0 when one reading of the prediction matches; an unreadable first reading raises Unreadable."""
     rule, expected = truth
-    got = _read_parts(pred, rule, ctx)
-    if len(got) != len(expected):
-        return 0.0
-    ok = all(g is not None and rule.compare(g, e, ctx) == 1.0 for g, e in zip(got, expected))
-    return 1.0 if ok else 0.0
+    unreadable = None
+    for k, parts in enumerate(pred.readings(len(expected))):
+        try:
+            got = _read_parts(parts, rule, ctx)
+        except Unreadable as exc:
+            unreadable = unreadable or (exc if k == 0 else None)
+            continue
+        if match(got, expected, rule, ctx):
+            return 1.0
+    if unreadable is not None:
+        raise unreadable
+    return 0.0
 
 
-def _same_set(pred: list[str], truth: tuple[Rule, list[Any]], ctx: Context) -> float:
-    rule, expected = truth
-    got = _read_parts(pred, rule, ctx)
+def _list_match(got: list[Any], expected: list[Any], rule: Rule, ctx: Context) -> bool:
+    return len(got) == len(expected) and all(
+        g is not None and rule.compare(g, e, ctx) == 1.0 for g, e in zip(got, expected))
+
+
+def _set_match(got: list[Any], expected: list[Any], rule: Rule, ctx: Context) -> bool:
     if any(g is None for g in got):
-        return 0.0
+        return False
     got = list({rule.canon(g, ctx): g for g in got}.values())
     expected = list({rule.canon(e, ctx): e for e in expected}.values())
     if len(got) != len(expected):
-        return 0.0
+        return False
     # Perfect bipartite matching (Kuhn's algorithm): with a tolerance, "matches" is not transitive.
     owner: dict[int, int] = {}
 
@@ -281,20 +346,28 @@ def _same_set(pred: list[str], truth: tuple[Rule, list[Any]], ctx: Context) -> f
                     return True
         return False
 
-    return 1.0 if all(assign(i, set()) for i in range(len(got))) else 0.0
+    return all(assign(i, set()) for i in range(len(got)))
 
 
-def _canon_elements(parts: list[str], ctx: Context) -> list[str]:
-    rule = _element_rule(ctx, parts)
-    return [rule.canon(v, ctx) if v is not None else "?" for v in _read_parts(parts, rule, ctx)]
+def _same_list(pred: _Split, truth: tuple[Rule, list[Any]], ctx: Context) -> float:
+    return _same_elements(pred, truth, ctx, _list_match)
 
 
-def _canon_list(parts: list[str], ctx: Context) -> str:
-    return "|".join(_canon_elements(parts, ctx))
+def _same_set(pred: _Split, truth: tuple[Rule, list[Any]], ctx: Context) -> float:
+    return _same_elements(pred, truth, ctx, _set_match)
 
 
-def _canon_set(parts: list[str], ctx: Context) -> str:
-    return "|".join(sorted(set(_canon_elements(parts, ctx))))
+def _canon_elements(pred: _Split, ctx: Context) -> list[str]:
+    rule = _element_rule(ctx, pred.parts)
+    return [rule.canon(v, ctx) if v is not None else "?" for v in _read_parts(pred.parts, rule, ctx)]
+
+
+def _canon_list(pred: _Split, ctx: Context) -> str:
+    return "|".join(_canon_elements(pred, ctx))
+
+
+def _canon_set(pred: _Split, ctx: Context) -> str:
+    return "|".join(sorted(set(_canon_elements(pred, ctx))))
 
 
 _TOL = frozenset({"rel_tol", "abs_tol"})

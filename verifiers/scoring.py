@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,14 @@ from deltaprompts.verifiers.text import normalize_string, synonym_map
 ANSWER_TYPES: tuple[str, ...] = tuple(sorted(RULES))
 
 _LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+#: Answer types whose ground truth may be given as a sequence: list/set elements, span alternatives.
+SEQUENCE_TYPES = ("list", "set", "span")
 _DEFAULTS = {name: Context(rel_tol=0.0) if name in ("list", "set") else Context() for name in RULES}
+
+
+#: A ground truth: a string or number (a bool for yes_no); for list and set also a sequence of
+#: elements, for span a sequence of accepted alternatives.
+GroundTruth = str | float | Sequence[str | float] | AbstractSet[str | float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,49 +99,104 @@ def _context(answer_type: str, rule: Rule, options: Mapping[str, str] | None, to
     return ctx
 
 
-def _truth(answer_type: str, rule: Rule, ground_truth: str, ctx: Context) -> Any:
-    value, reason = rule.read(clean_answer(normalize_text(ground_truth)), ctx, True)
+def _element_text(answer_type: str, index: int, value: Any) -> str:
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise VerifierError(f"{answer_type} ground truth element {index} is {value!r}; "
+                        "elements must be non-empty strings, numbers or bools")
+
+
+def _ground_truth(answer_type: str, value: Any) -> str | tuple[str, ...]:
+    """The ground truth as a string (a yes_no bool as Yes/No); for list, set and span a sequence
+    becomes a tuple of element texts (a set's sorted), each one element whatever separators it holds."""
+    if isinstance(value, (list, tuple, set, frozenset)) and answer_type in SEQUENCE_TYPES:
+        if isinstance(value, (set, frozenset)) and answer_type != "set":
+            raise VerifierError(f"a {answer_type} ground truth must be ordered (a list or tuple), not a "
+                                f"{type(value).__name__}")
+        elements = [_element_text(answer_type, i, v) for i, v in enumerate(value)]
+        if not elements:
+            raise VerifierError(f"{answer_type} ground truth is an empty {type(value).__name__}; "
+                                "give at least one element")
+        return tuple(sorted(elements) if isinstance(value, (set, frozenset)) else elements)
+    if isinstance(value, bool) and answer_type == "yes_no":
+        return "Yes" if value else "No"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or not value.strip():
+        if answer_type in SEQUENCE_TYPES:
+            also = "; a list, set or span ground truth may also be a list of elements"
+        else:
+            also = f"; only {', '.join(SEQUENCE_TYPES)} take a list of elements"
+        raise VerifierError(f"ground truth must be a non-empty string or a number (a bool for yes_no), "
+                            f"not {value!r}{also}")
+    return value
+
+
+def _truth(answer_type: str, rule: Rule, ground_truth: str | tuple[str, ...], ctx: Context) -> Any:
+    if isinstance(ground_truth, tuple):
+        cleaned: str | tuple[str, ...] = tuple(clean_answer(normalize_text(e)) for e in ground_truth)
+    else:
+        cleaned = clean_answer(normalize_text(ground_truth))
+    value, reason = rule.read(cleaned, ctx, True)
     if value is None:
         raise VerifierError(f"ground truth {ground_truth!r} is not a valid {answer_type!r} answer ({reason})")
     return value
 
 
-# Items are scored against many samples each; the parsed ground truth and options are cached for
-# calls without tolerance keywords (the common case), keyed by hashable copies of the arguments.
+# Items are scored against many samples each; the parsed ground truth, options and tolerances are
+# cached for calls whose tolerance keywords are scalars (every item's), keyed by hashable copies.
 @functools.lru_cache(maxsize=1024)
-def _plain_context(answer_type: str, options_key: tuple[tuple[str, str], ...] | None) -> Context:
-    return _context(answer_type, RULES[answer_type], dict(options_key) if options_key else None, {})
+def _plain_context(answer_type: str, options_key: tuple[tuple[str, str], ...] | None,
+                   tol_key: tuple[tuple[str, str, Any], ...] = ()) -> Context:
+    tolerances = {name: value for name, _, value in tol_key}
+    return _context(answer_type, RULES[answer_type], dict(options_key) if options_key else None, tolerances)
 
 
 @functools.lru_cache(maxsize=8192)
-def _plain_truth(answer_type: str, ground_truth: str, options_key: tuple[tuple[str, str], ...] | None) -> Any:
-    return _truth(answer_type, RULES[answer_type], ground_truth, _plain_context(answer_type, options_key))
+def _plain_truth(
+    answer_type: str, ground_truth: str | tuple[str, ...], options_key: tuple[tuple[str, str], ...] | None,
+    tol_key: tuple[tuple[str, str, Any], ...] = (),
+) -> Any:
+    return _truth(answer_type, RULES[answer_type], ground_truth, _plain_context(answer_type, options_key, tol_key))
+
+
+def _scalar_key(tolerances: dict[str, Any]) -> tuple[tuple[str, str, Any], ...] | None:
+    """A hashable key of tolerance keywords whose values are plain scalars (rel_tol, abs_tol, ...:
+    every item's), so their contexts are cached too; None when one is not (synonyms)."""
+    if all(v is None or (isinstance(v, (int, float, str)) and not isinstance(v, bool)) for v in tolerances.values()):
+        return tuple(sorted(((k, type(v).__name__, v) for k, v in tolerances.items()), key=lambda kv: kv[0]))
+    return None
+
+
+_NO_TRUTH = object()  # canonicalize has no ground truth; None is a bad one
 
 
 def _prepare(
-    answer_type: str, options: Mapping[str, str] | None, tolerances: dict[str, Any], ground_truth: Any = None
+    answer_type: str, options: Mapping[str, str] | None, tolerances: dict[str, Any], ground_truth: Any = _NO_TRUTH
 ) -> tuple[Rule, Context, Any]:
     """Validate one call's arguments; returns its rule, context and parsed ground truth (if given)."""
     rule = _rule(answer_type)
     if options is not None and not isinstance(options, Mapping):
         raise VerifierError(f"options must be a dict of letter -> text, not {type(options).__name__}")
-    if ground_truth is not None:
-        if isinstance(ground_truth, (int, float)) and not isinstance(ground_truth, bool):
-            ground_truth = str(ground_truth)
-        if not isinstance(ground_truth, str) or not ground_truth.strip():
-            raise VerifierError(f"ground truth must be a non-empty string, not {ground_truth!r}")
-    if tolerances:
+    if ground_truth is not _NO_TRUTH:
+        ground_truth = _ground_truth(answer_type, ground_truth)
+    tol_key = _scalar_key(tolerances) if tolerances else ()
+    if tol_key is None:
         ctx = _context(answer_type, rule, options, tolerances)
-        truth = None if ground_truth is None else _truth(answer_type, rule, ground_truth, ctx)
+        truth = None if ground_truth is _NO_TRUTH else _truth(answer_type, rule, ground_truth, ctx)
         return rule, ctx, truth
     key = tuple(options.items()) if options else None
-    ctx = _plain_context(answer_type, key)
-    return rule, ctx, None if ground_truth is None else _plain_truth(answer_type, ground_truth, key)
+    ctx = _plain_context(answer_type, key, tol_key)
+    return rule, ctx, None if ground_truth is _NO_TRUTH else _plain_truth(answer_type, ground_truth, key, tol_key)
 
 
 def score_answer_detailed(
     prediction: str,
-    ground_truth: str,
+    ground_truth: GroundTruth,
     answer_type: str,
     options: Mapping[str, str] | None = None,
     **tolerances: Any,
@@ -141,11 +204,12 @@ def score_answer_detailed(
     """Score a raw model output against the ground truth, saying whether an answer was read at all.
 
     Takes the model output (the answer is extracted with `extract_answer`), the ground truth as
-    written in the item, one of ANSWER_TYPES, the options of a 'choice' question ({letter: text}),
-    and the tolerance keywords that answer type accepts (rel_tol, abs_tol, threshold, synonyms,
-    element_type; see docs/verifiers.md). Returns a ScoreResult. Raises VerifierError (a
-    ValueError) for an unknown answer type or keyword, bad options, or an unreadable ground truth;
-    never for an odd prediction.
+    written in the item (a string or number, a bool for yes_no; for list and set also a sequence of
+    elements, for span a sequence of accepted alternatives), one of ANSWER_TYPES, the options of a
+    'choice' question ({letter: text}), and the tolerance keywords that answer type accepts
+    (rel_tol, abs_tol, threshold, synonyms, element_type; see docs/verifiers.md). Returns a
+    ScoreResult. Raises VerifierError (a ValueError) for an unknown answer type or keyword, bad
+    options, or an unreadable ground truth; never for an odd prediction.
     """
     rule, ctx, truth = _prepare(answer_type, options, tolerances, ground_truth)
     answer = extract_answer(prediction)
@@ -164,7 +228,7 @@ def score_answer_detailed(
 
 def score_answer(
     prediction: str,
-    ground_truth: str,
+    ground_truth: GroundTruth,
     answer_type: str,
     options: Mapping[str, str] | None = None,
     **tolerances: Any,
@@ -201,17 +265,22 @@ def canonicalize(
 
 
 def _item_arguments(item: Any) -> tuple[str, str, Mapping[str, str] | None, dict[str, float]]:
+    """An item's ground truth, answer type, options and tolerance keywords: `question.tolerance`
+    as rel_tol and `question.abs_tol` as abs_tol, where set and where the type takes them (exact
+    types such as count and year have none to loosen). A question with neither (an answer of
+    unknown provenance) gets the verifiers' defaults."""
     question = item.question
     rule = _rule(question.answer_type)
-    tolerance = getattr(question, "tolerance", None)
-    # An item's tolerance is a relative one; exact types (count, year, ...) have none to loosen.
-    extra = {"rel_tol": tolerance} if tolerance is not None and "rel_tol" in rule.keywords else {}
+    given = {"rel_tol": getattr(question, "tolerance", None), "abs_tol": getattr(question, "abs_tol", None)}
+    extra = {k: v for k, v in given.items() if v is not None and k in rule.keywords}
     return question.answer, question.answer_type, getattr(question, "options", None), extra
 
 
 def score_item_answer(item: Any, prediction: str) -> float:
     """Score a model output for an item: anything with `.question.answer`, `.answer_type`,
-    `.options` and `.tolerance` (used as rel_tol where the type has one). Returns a float in [0, 1]."""
+    `.options`, `.tolerance` (rel_tol) and optionally `.abs_tol`, used where the type has them
+    (docs/verifiers.md, "Tolerance policy"). Returns a float in [0, 1]; raises VerifierError for a
+    bad answer type, options or tolerance."""
     return score_item_answer_detailed(item, prediction).score
 
 
