@@ -20,9 +20,19 @@ from deltaprompts.registry import Registry
 TYPES = ("set", "entity", "number", "string", "bool", "list", "value")
 
 
+#: A number op's partial derivatives: given its input numbers (a reduce op: the list's elements),
+#: d output / d input for each. deltaprompts.tolerances carries reading errors through them.
+Gradient = Callable[[list[float]], list[float]]
+
+
 @dataclass(frozen=True)
 class Op:
-    """An op's schema and implementation: `fn(facts, params, *inputs)`."""
+    """An op's schema and implementation: `fn(facts, params, *inputs)`.
+
+    A number op also gives its partial derivatives (`gradient`, through which the reading errors
+    of its inputs carry to its result) and says whether its result is exact at its inputs'
+    decimals (`keeps_decimals`: sums and differences are; a mean or a ratio needs rounding, so a
+    question asking for one states its precision)."""
 
     name: str
     inputs: tuple[str, ...]
@@ -31,18 +41,25 @@ class Op:
     fn: Callable[..., Any]
     doc: str
     choices: Mapping[str, tuple[str, ...]]
+    gradient: Gradient | None = None
+    keeps_decimals: bool = True
 
 
 OPS: Registry[Op] = Registry("op")
 
 
 def op(name: str, inputs: tuple[str, ...], output: str, params: Mapping[str, str] | None = None,
-       choices: Mapping[str, tuple[str, ...]] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register the decorated function as op `name` with typed inputs, output and params."""
+       choices: Mapping[str, tuple[str, ...]] | None = None, gradient: Gradient | None = None,
+       keeps_decimals: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register the decorated function as op `name` with typed inputs, output and params; an op
+    whose output is a number must give its `gradient`. Raises ValueError when it does not."""
+    if output == "number" and gradient is None:
+        raise ValueError(f"op {name!r} outputs a number: it needs a gradient (d output / d input numbers)")
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        OPS.register(name, Op(name, inputs, output, dict(params or {}), fn, doc, dict(choices or {})))
+        OPS.register(name, Op(name, inputs, output, dict(params or {}), fn, doc, dict(choices or {}), gradient,
+                              keeps_decimals))
         return fn
 
     return wrap
@@ -176,7 +193,7 @@ def _query(facts: Facts, p: dict, e: Entity) -> Scalar:
     return _attr(e, p["attr"])
 
 
-@op("count", ("set",), "number")
+@op("count", ("set",), "number", gradient=lambda xs: [])
 def _count(facts: Facts, p: dict, s: list[Entity]) -> int:
     """The number of entities in a set."""
     return len(s)
@@ -225,7 +242,8 @@ def _field(facts: Facts, p: dict) -> Scalar:
 # ---------------------------------------------------------------- arithmetic and comparison
 
 
-def _reduce(name: str, fn: Callable[[list[float]], float], doc: str) -> None:
+def _reduce(name: str, fn: Callable[[list[float]], float], doc: str, gradient: Gradient,
+            keeps_decimals: bool = True) -> None:
     def impl(facts: Facts, p: dict, xs: list[Scalar]) -> float:
         nums = [float(x) for x in xs if isinstance(x, (int, float)) and not isinstance(x, bool)]
         if len(nums) != len(xs):
@@ -235,13 +253,18 @@ def _reduce(name: str, fn: Callable[[list[float]], float], doc: str) -> None:
         return fn(nums)
 
     impl.__doc__ = doc
-    op(name, ("list",), "number")(impl)
+    op(name, ("list",), "number", gradient=gradient, keeps_decimals=keeps_decimals)(impl)
 
 
-_reduce("sum", lambda xs: math.fsum(xs), "The sum of a list of numbers.")
-_reduce("mean", lambda xs: math.fsum(xs) / len(xs), "The mean of a list of numbers.")
-_reduce("max", max, "The largest of a list of numbers.")
-_reduce("min", min, "The smallest of a list of numbers.")
+def _pick(xs: list[float], i: int) -> list[float]:
+    return [1.0 if j == i else 0.0 for j in range(len(xs))]
+
+
+_reduce("sum", lambda xs: math.fsum(xs), "The sum of a list of numbers.", lambda xs: [1.0] * len(xs))
+_reduce("mean", lambda xs: math.fsum(xs) / len(xs), "The mean of a list of numbers.",
+        lambda xs: [1.0 / len(xs)] * len(xs), keeps_decimals=False)
+_reduce("max", max, "The largest of a list of numbers.", lambda xs: _pick(xs, xs.index(max(xs))))
+_reduce("min", min, "The smallest of a list of numbers.", lambda xs: _pick(xs, xs.index(min(xs))))
 
 
 def _as_num(x: Any) -> float:
@@ -250,12 +273,13 @@ def _as_num(x: Any) -> float:
     return float(x)
 
 
-def _binary(name: str, fn: Callable[[float, float], Any], output: str, doc: str) -> None:
+def _binary(name: str, fn: Callable[[float, float], Any], output: str, doc: str, gradient: Gradient | None = None,
+            keeps_decimals: bool = True) -> None:
     def impl(facts: Facts, p: dict, a: Any, b: Any) -> Any:
         return fn(_as_num(a), _as_num(b))
 
     impl.__doc__ = doc
-    op(name, ("number", "number"), output)(impl)
+    op(name, ("number", "number"), output, gradient=gradient, keeps_decimals=keeps_decimals)(impl)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -264,11 +288,18 @@ def _ratio(a: float, b: float) -> float:
     return a / b
 
 
-_binary("add", lambda a, b: a + b, "number", "a + b.")
-_binary("diff", lambda a, b: a - b, "number", "a - b.")
-_binary("absdiff", lambda a, b: abs(a - b), "number", "|a - b|.")
-_binary("ratio", _ratio, "number", "a / b; an error when b is 0.")
-_binary("percent_of", lambda a, b: 100.0 * _ratio(a, b), "number", "100 * a / b: a as a percentage of b.")
+def _ratio_gradient(xs: list[float], scale: float = 1.0) -> list[float]:
+    a, b = xs
+    return [scale / b, -scale * a / b ** 2] if b else [math.inf, math.inf]
+
+
+_binary("add", lambda a, b: a + b, "number", "a + b.", lambda xs: [1.0, 1.0])
+_binary("diff", lambda a, b: a - b, "number", "a - b.", lambda xs: [1.0, -1.0])
+_binary("absdiff", lambda a, b: abs(a - b), "number", "|a - b|.",
+        lambda xs: [1.0, -1.0] if xs[0] >= xs[1] else [-1.0, 1.0])
+_binary("ratio", _ratio, "number", "a / b; an error when b is 0.", _ratio_gradient, keeps_decimals=False)
+_binary("percent_of", lambda a, b: 100.0 * _ratio(a, b), "number", "100 * a / b: a as a percentage of b.",
+        lambda xs: _ratio_gradient(xs, 100.0), keeps_decimals=False)
 _binary("greater", lambda a, b: a > b, "bool", "Whether a > b.")
 _binary("less", lambda a, b: a < b, "bool", "Whether a < b.")
 _binary("equal", lambda a, b: math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9), "bool", "Whether a == b (to 1e-9).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError, TemplateError
 from deltaprompts.records import AnswerType, Facts, Node, Question, Scalar
+from deltaprompts.tolerances import EXACT, NUMERIC_TYPES, Tolerance, needs_decimals, tolerance_for
 
 JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
@@ -66,7 +68,10 @@ class QuestionTemplate(BaseModel):
     answer_type: AnswerType
     skills: list[str] = Field(default_factory=list)
     steps: int | None = None
-    tolerance: float | None = None
+    tolerance: float | None = Field(default=None, ge=0.0, description="A relative tolerance of the template's own; "
+                                    "else it follows from the render (deltaprompts.tolerances).")
+    decimals: int | None = Field(default=None, ge=0, le=6, description="A rounded numeric answer (mean, ratio, "
+                                 "share) is given to this many decimals, and the question says so.")
     multiple_choice: bool = True
     requires: Requires = Field(default_factory=Requires)
     slots: dict[str, Slot] = Field(default_factory=dict)
@@ -132,6 +137,13 @@ def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate
             _compiled(text_)
         except TemplateSyntaxError as e:
             raise TemplateError(f"{where}: phrasing {i + 1}: {e}") from None
+    if tpl.decimals is not None and tpl.answer_type not in NUMERIC_TYPES:
+        raise TemplateError(f"{where}: decimals applies to {', '.join(NUMERIC_TYPES)} answers, "
+                            f"not {tpl.answer_type!r}")
+    rounding = needs_decimals(tpl.program)
+    if tpl.answer_type in NUMERIC_TYPES and rounding and tpl.decimals is None and tpl.tolerance is None:
+        raise TemplateError(f"{where}: op {rounding[0]!r} gives an answer that must be rounded; set decimals "
+                            f"(e.g. decimals: {2 if tpl.answer_type == 'number' else 1}) and the question states it")
     if tpl.steps is None:
         tpl.steps = _ops_count(tpl.program)
     return tpl
@@ -202,13 +214,31 @@ def fill_slots(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator) ->
     return values
 
 
+_WIDE = Context(prec=60)
+
+
 def _fmt_number(v: float, digits: int = 2) -> str:
-    text = f"{round(float(v), digits):.{digits}f}".rstrip("0").rstrip(".")
+    """`v` rounded half up to `digits` decimals (after dropping float noise below 1e-9), without
+    trailing zeros: 2.125 -> '2.13', 8.200000000000001 -> '8.2'."""
+    exact = Decimal(repr(float(v))).quantize(Decimal("1e-9"), context=_WIDE)
+    text = f"{exact.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP, context=_WIDE):f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
     return "0" if text in ("-0", "") else text
 
 
-def format_answer(value: Any, answer_type: str, facts: Facts) -> str:
-    """Format a program's output as the ground-truth string for its answer type."""
+_PLACES = ("no", "one", "two", "three", "four", "five", "six")
+
+
+def rounding_note(decimals: int) -> str:
+    """The sentence a question with a rounded answer ends with: 'Round to two decimal places.'"""
+    if decimals == 0:
+        return "Round to the nearest whole number."
+    return f"Round to {_PLACES[decimals]} decimal place{'s' if decimals != 1 else ''}."
+
+
+def format_answer(value: Any, answer_type: str, facts: Facts, decimals: int | None = None) -> str:
+    """Format a program's output as the ground-truth string for its answer type; numbers and
+    percentages get at most `decimals` decimals (default 2 and 1), rounded half up."""
     if answer_type in ("list", "set"):
         if not isinstance(value, list):
             raise ProgramError("type", f"{answer_type} answer needs a list, got {value!r}")
@@ -225,14 +255,15 @@ def format_answer(value: Any, answer_type: str, facts: Facts) -> str:
                 raise ProgramError("type", f"{answer_type} answer needs an integer, got {value!r}")
             return str(int(value))
         if answer_type == "percent":
-            return _fmt_number(value, 1) + "%"
+            return _fmt_number(value, 1 if decimals is None else decimals) + "%"
         if answer_type == "currency":
             return f"{facts.context.get('currency_symbol', '$')}{float(value):.2f}"
-        return _fmt_number(value)
+        return _fmt_number(value, 2 if decimals is None else decimals)
     return str(value)
 
 
-def _distractors(tpl: QuestionTemplate, value: Any, answer: str, facts: Facts, rng: np.random.Generator) -> list[str]:
+def _distractors(tpl: QuestionTemplate, value: Any, answer: str, facts: Facts, rng: np.random.Generator,
+                 decimals: int | None = None) -> list[str]:
     """Plausible wrong options drawn from the Facts: other values of the attribute the answer
     came from, then (for numbers) nearby values; never the answer itself."""
     pool: list[Any] = []
@@ -245,7 +276,8 @@ def _distractors(tpl: QuestionTemplate, value: Any, answer: str, facts: Facts, r
             pool = [value + d for d in (-2, -1, 1, 2, 3) if value + d >= 0]
     seen, out = {answer}, []
     for v in pool:
-        text = format_answer(v, tpl.answer_type, facts) if tpl.answer_type not in ("string", "span") else str(v)
+        text = format_answer(v, tpl.answer_type, facts, decimals) if tpl.answer_type not in ("string", "span") \
+            else str(v)
         if text not in seen:
             seen.add(text)
             out.append(text)
@@ -265,17 +297,20 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
     step = engine.degenerate_step(program, facts)
     if step:
         raise ProgramError("degenerate", f"{tpl.name}: step {step!r} changes nothing")
-    answer = format_answer(value, tpl.answer_type, facts)
+    tol = question_tolerance(tpl, program, value, facts)
+    answer = format_answer(value, tpl.answer_type, facts, tol.decimals)
     k = int(rng.integers(0, len(tpl.phrasings)))
     ctx = {**facts.context, **slots}
     try:
         text = " ".join(_compiled(tpl.phrasings[k]).render(**ctx).split())
     except Exception as e:  # a phrasing naming a context word this render lacks
         raise TemplateError(f"{tpl.source} (template {tpl.name}) phrasing {k + 1}: {e}") from None
+    if tpl.decimals is not None:
+        text += " " + rounding_note(tpl.decimals)
     answer_type: str = tpl.answer_type
     options = None
     if tpl.multiple_choice and mc_fraction > 0 and rng.random() < mc_fraction:
-        wrong = _distractors(tpl, value, answer, facts, rng)[:3]
+        wrong = _distractors(tpl, value, answer, facts, rng, tol.decimals)[:3]
         if len(wrong) >= 2:
             opts = [answer, *wrong]
             perm = rng.permutation(len(opts))
@@ -283,9 +318,19 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
             letter = next(L for L, t in options.items() if t == answer)
             text += " Options: " + " ".join(f"({L}) {t}" for L, t in options.items())
             answer, answer_type = letter, "choice"
+            tol = EXACT
     return Question(text=text, program=program, answer=answer, answer_type=answer_type, value=value,
-                    options=options, tolerance=tpl.tolerance, family=tpl.name,
-                    template=f"{Path(tpl.source).name}#{k + 1}", source="template")
+                    options=options, tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
+                    family=tpl.name, template=f"{Path(tpl.source).name}#{k + 1}", source="template")
+
+
+def question_tolerance(tpl: QuestionTemplate, program: Node, value: Any, facts: Facts) -> Tolerance:
+    """The tolerance of one question of `tpl` (its bound program and answer `value`) over Facts:
+    the template's own relative tolerance if it sets one, else what the render justifies
+    (deltaprompts.tolerances.tolerance_for). Raises ProgramError as tolerance_for does."""
+    if tpl.tolerance is not None:
+        return Tolerance("template", tpl.tolerance, None, tpl.decimals)
+    return tolerance_for(program, value, tpl.answer_type, facts, tpl.decimals)
 
 
 def templates_for(family: str, facts: Facts, templates: Iterable[QuestionTemplate]) -> list[QuestionTemplate]:

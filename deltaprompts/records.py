@@ -17,6 +17,8 @@ AnswerType = Literal[
     "number", "count", "percent", "currency", "year", "string", "yes_no", "choice", "list", "set", "span"
 ]
 ANSWER_TYPES: tuple[str, ...] = AnswerType.__args__  # type: ignore[attr-defined]
+#: Where a question's tolerance comes from (deltaprompts.tolerances).
+ToleranceSource = Literal["printed", "computed", "axis", "exact", "unknown", "template"]
 
 
 class Record(BaseModel):
@@ -113,7 +115,13 @@ class Question(Record):
     answer_type: AnswerType
     value: Any = Field(default=None, description="The program's raw output, before formatting.")
     options: dict[str, str] | None = None
-    tolerance: float | None = None
+    tolerance: float | None = Field(default=None, ge=0.0, description="Relative tolerance (rel_tol) of a numeric "
+                                    "answer; None: the verifiers' default (5%), for answers of unknown provenance.")
+    abs_tol: float | None = Field(default=None, ge=0.0, description="Absolute tolerance of a numeric answer "
+                                  "(half a printed unit, or an axis reading error); None: the verifiers' default.")
+    tolerance_source: ToleranceSource | None = Field(default=None, description="Why this tolerance: printed, "
+                                                     "computed, axis, exact, unknown or template (docs/verifiers.md); "
+                                                     "None in items made before tolerances were recorded.")
     family: str = Field(description="Question family, e.g. chart.argmax.")
     template: str | None = Field(default=None, description="Template file and phrasing index, if templated.")
     source: Literal["template", "teacher", "external"] = "template"

@@ -426,6 +426,12 @@ def _facts(d: Drawn, data: ChartData, width: int, height: int) -> Facts:
                    slanted and "x_tick" in (texts[i].role, texts[j].role)
                    and {texts[i].role, texts[j].role} <= {"x_tick", "y_tick"})]
     value_axis = d.ax.xaxis if kind == "hbar" else d.ax.yaxis
+    lo, hi = sorted(map(float, value_axis.get_view_interval()))
+    eps = (hi - lo) * 1e-9  # ticks outside the view are laid out but not drawn
+    ticks = [float(t) for t in value_axis.get_majorticklocs() if lo - eps <= t <= hi + eps]
+    # which value each visible value label prints: a pie's labels print the slice's percent
+    printed = {mid: {"percent" if kind == "pie" else "value": " ".join(t.get_text().split())}
+               for t, mid in d.value_texts if t.get_visible() and t.get_text().strip()}
     return Facts(
         domain="chart", kind=kind, width=width, height=height, entities=entities, texts=texts,
         fields={"title": data.title, "x_label": data.x_label or None, "y_label": data.y_label or None,
@@ -434,7 +440,6 @@ def _facts(d: Drawn, data: ChartData, width: int, height: int) -> Facts:
         extra={"axes_box": _box(d.ax.get_window_extent(), height), "legend_box": legend_box,
                "legend_overlap": [e.id for e in entities if legend_box and _overlap(e.box, legend_box, 4.0)],
                "text_overlaps": clashes, "renderer": "matplotlib", "palette": palette_of(colors),
-               "theme": st.theme, "value_axis": None if kind == "pie" else {
-                   "axis": "x" if kind == "hbar" else "y",
-                   "range": sorted(map(float, value_axis.get_view_interval()))}},
+               "theme": st.theme, "printed": printed, "value_axis": None if kind == "pie" else {
+                   "axis": "x" if kind == "hbar" else "y", "range": [lo, hi], "ticks": ticks}},
     )

@@ -440,6 +440,7 @@ def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Le
         texts.add(chart.y_label, PAD + line_h / 2, frame.t + frame.ph / 2, fs, "y_label", angle=-90)
 
     traces, entities = [], []
+    printed: dict[str, dict[str, str]] = {}  # mark id -> {attr: the value label's text}
     lw, marker = st.line_width * st.dpi / 72, 6 * st.dpi / 72
     for i, s in enumerate(chart.series):
         if kind == "line":
@@ -461,7 +462,9 @@ def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Le
         if st.value_labels:
             color = _contrast(s.color) if kind == "stacked_bar" else None
             texts.add(m["label"], *m["at"], 0.85 * fs, "value_label", color=color)
-    extra = {"value_axis": {"axis": "x" if horizontal else "y", "range": [lo, hi]}, "value_ticks": ticks}
+            printed[f"s{m['i']}c{m['j']}"] = {"value": m["label"]}
+    extra = {"value_axis": {"axis": "x" if horizontal else "y", "range": [lo, hi], "ticks": ticks},
+             "value_ticks": ticks, "printed": printed}
     return frame, traces, entities, texts, extra
 
 
@@ -489,7 +492,7 @@ def _pie_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _L
     traces = [{"type": "pie", "labels": chart.categories, "values": s.values, "sort": False,
                "direction": "clockwise", "rotation": 0, "textinfo": "none", "hole": 0, "domain": domain,
                "marker": {"colors": colors_, "line": {"color": st.background, "width": 1}}}]
-    entities, start = [], 0.0
+    entities, start, printed = [], 0.0, {}
     for j, (cat, v) in enumerate(zip(chart.categories, s.values)):
         sweep = 360.0 * v / total
         # angles clockwise from 12 o'clock; the box holds the centre, the ends and any axis crossing
@@ -503,14 +506,17 @@ def _pie_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _L
             "percent": round(100 * v / total, st.value_decimals)}))
         mid = math.radians(start + sweep / 2)
         if st.value_labels:
-            texts.add(f"{100 * v / total:.{st.value_decimals}f}%", cx + 0.68 * r * math.sin(mid),
+            label = f"{100 * v / total:.{st.value_decimals}f}%"
+            texts.add(label, cx + 0.68 * r * math.sin(mid),
                       cy - 0.68 * r * math.cos(mid), 0.9 * fs, "value_label", color=_contrast(colors_[j]))
+            printed[f"s0c{j}"] = {"percent": label}
         if legend is None:
             side = math.sin(mid)
             texts.add(cat, cx + 1.08 * r * side, cy - 1.08 * r * math.cos(mid), fs, "category_label",
                       xanchor="left" if side > 0.02 else "right" if side < -0.02 else "center")
         start += sweep
-    return frame, traces, entities, texts, {"value_axis": None, "pie_center": [cx, cy], "pie_radius": r}
+    return frame, traces, entities, texts, {"value_axis": None, "pie_center": [cx, cy], "pie_radius": r,
+                                            "printed": printed}
 
 
 _FONTS_CONF = """<?xml version="1.0"?>

@@ -21,8 +21,12 @@ configs:
 # {name}
 
 Exported by deltaprompts from `{source}` ({items} items, split `{split}`, prompt format `{fmt}`).
-Columns: id, image, question, answer, answer_type, options (JSON or null), tolerance, family,
-question_family, tags (JSON), delta (the item's teacher-student divergence, or null if unscored).
+Columns: id, image, question, answer, answer_type, options (JSON or null), tolerance (relative) and
+abs_tol (absolute; null: the verifiers' default), tolerance_source (printed, computed, axis, exact,
+unknown or template), family, question_family, tags (JSON), delta (the item's teacher-student
+divergence, or null if unscored). Score answers with
+`deltaprompts.verifiers.score_answer(prediction, answer, answer_type, options, rel_tol=tolerance, abs_tol=abs_tol)`
+(leave out a null one; exact types such as count take neither).
 
 ```python
 import datasets
@@ -48,7 +52,8 @@ def features() -> Any:
     v = ds.Value
     return ds.Features({
         "id": v("string"), "image": ds.Image(), "question": v("string"), "answer": v("string"),
-        "answer_type": v("string"), "options": v("string"), "tolerance": v("float64"), "family": v("string"),
+        "answer_type": v("string"), "options": v("string"), "tolerance": v("float64"), "abs_tol": v("float64"),
+        "tolerance_source": v("string"), "family": v("string"),
         "question_family": v("string"), "tags": v("string"), "delta": v("float64"),
     })
 

@@ -18,6 +18,7 @@ from deltaprompts.models.base import Backend, Sampling
 from deltaprompts.pipeline.config import ExternalSeed
 from deltaprompts.pipeline.stats import bootstrap_proportion, wilson
 from deltaprompts.store import atomic_write
+from deltaprompts.tolerances import summary as tolerance_summary
 
 AUDIT_FILE = "audit.json"
 
@@ -53,6 +54,8 @@ class AuditReport(BaseModel):
     question_families: list[AuditRow]
     simulated: bool
     notes: list[str] = Field(default_factory=list)
+    tolerances: dict[str, Any] = Field(default_factory=dict, description="How answers were scored: items per "
+                                       "tolerance source, and the rule of the unknown ones (deltaprompts.tolerances).")
 
 
 def _row(group: str, ds: list[Any], level: float) -> AuditRow:
@@ -90,7 +93,8 @@ def audit_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 
 
     summary = score_run(run_dir, teacher, student, k=k, metric=metric, sampling=sampling or Sampling(seed=seed),
                         prompt_format=prompt_format, cache_path=cache_path, batch_size=batch_size, seed=seed)
-    ids = {it.id for it in RunStore(run_dir).iter_items()}
+    questions = {it.id: it.question for it in RunStore(run_dir).iter_items()}
+    ids = set(questions)
     deltas = [d for i, d in read_deltas(run_dir).items() if i in ids]
     if not deltas:
         raise UserError(f"{run_dir} has no items to audit")
@@ -103,12 +107,17 @@ def audit_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 
              "proportions; the fraction depends on k, so compare sets audited at the same k"]
     if summary.simulated:
         notes.insert(0, "SIMULATED MODELS (sim: backends): these figures describe no real model")
+    tolerances = tolerance_summary(questions[d.item] for d in deltas)
+    used = ", ".join(f"{count} {src}" for src, count in tolerances["by_source"].items())
+    unknown = f"; unknown (external imports): {tolerances['unknown']}" if "unknown" in tolerances else ""
+    notes.append(f"answers scored with each question's own tolerance (docs/verifiers.md, Tolerance policy): "
+                 f"{used}{unknown}")
     report = AuditReport(
         run=str(run_dir), teacher=teacher.identity, student=student.identity, k=k, metric=metric, items=n, zero_delta=z,
         zero_delta_fraction=z / n, level=level, wilson=wilson(z, n, level),
         bootstrap=bootstrap_proportion(z, n, level, bootstrap, seed),
         families=[_row(g, ds, level) for g, ds in sorted(groups["family"].items())],
         question_families=[_row(g, ds, level) for g, ds in sorted(groups["question_family"].items())],
-        simulated=summary.simulated, notes=notes)
+        simulated=summary.simulated, notes=notes, tolerances=tolerances)
     atomic_write(Path(run_dir) / AUDIT_FILE, report.model_dump_json(indent=2) + "\n")
     return report

@@ -2,8 +2,11 @@
 
 Each row becomes an Item with no rendered Facts: `facts.kind = "external"`, the answer as the one
 field `answer`, and the program `field[name=answer]()`, so the item is checked, scored, mined and
-screened like a generated one. Rows that cannot be used (unreadable image, empty question or answer,
-an answer that does not verify as its own) are counted by reason in the manifest, never dropped
+screened like a generated one. A list or set answer may be a JSON list of elements or a string in
+any form the verifier reads (`apples, pears`), and is stored `|`-separated like a generated one;
+other types take the first of a JSON list. Rows
+that cannot be used (unreadable image, empty question or answer, a list element holding `|`, an
+answer that does not verify as its own) are counted by reason in the manifest, never dropped
 silently. Nothing is fetched from the network.
 """
 
@@ -26,6 +29,7 @@ from deltaprompts.errors import UserError
 from deltaprompts.pipeline.config import ExternalSeed
 from deltaprompts.records import Facts, ImageRef, Item, Node, Question, Scalar, Spec
 from deltaprompts.store import RunStore
+from deltaprompts.tolerances import summary as tolerance_summary
 
 SHARD = 200
 _NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+")
@@ -41,7 +45,21 @@ def infer_answer_type(value: Any) -> str:
 
 
 def answer_value(value: Any, answer_type: str) -> tuple[str, Scalar]:
-    """The ground-truth string and the program value of a raw answer under `answer_type`."""
+    """The ground-truth string and the program value of a raw answer under `answer_type`. A list or
+    set answer, a JSON list or a string the verifier splits (`apples, pears`), is written as its
+    elements with `|` between them, the item format of generated items. Raises ValueError for an
+    element holding a `|`."""
+    if answer_type in ("list", "set"):
+        from deltaprompts.verifiers.rules import split_elements
+
+        if isinstance(value, (list, tuple)):
+            elements = [("Yes" if v else "No") if isinstance(v, bool) else str(v).strip() for v in value]
+        else:
+            elements = split_elements(str(value))
+        if any("|" in e for e in elements):
+            raise ValueError(f"an element of {value!r} contains '|', the separator of {answer_type} answers")
+        text = "|".join(e for e in elements if e)
+        return text, text
     if isinstance(value, bool):
         return ("Yes" if value else "No"), value
     text = str(value).strip()
@@ -165,24 +183,32 @@ def make_item(row: dict[str, Any], index: int, cfg: ExternalSeed, name: str,
     question = str(row.get(cfg.question_column) or "").strip()
     raw = row.get(cfg.answer_column)
     if isinstance(raw, (list, tuple)):
-        raw = raw[0] if raw else None
+        # a list or set answer keeps its elements; any other type takes the first of a cell's
+        # accepted answers
+        raw = [v for v in raw if v is not None and str(v).strip()]
+        if cfg.answer_type not in ("list", "set"):
+            raw = raw[0] if raw else None
     if not question:
         return None, "empty_question", b""
-    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip():
+    if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip() or raw == []:
         return None, "empty_answer", b""
     try:
         data, ext, w, h = _stored(image_bytes(row.get(cfg.image_column), base))
     except (ValueError, OSError):
         return None, "unreadable_image", b""
     answer_type = infer_answer_type(raw) if cfg.answer_type == "infer" else cfg.answer_type
-    answer, value = answer_value(raw, answer_type)
+    try:
+        answer, value = answer_value(raw, answer_type)
+    except ValueError:
+        return None, "separator_in_element", b""
     sha = hashlib.sha256(data).hexdigest()
     tags = {str(c): row[c] for c in cfg.tag_columns if isinstance(row.get(c), (str, int, float, bool))}
     family = f"external.{name}"
     spec = Spec(family=family, version="1", seed=0, index=index, knobs=tags,
                 data={"source": name, "row": index, "image_sha256": sha})
     q = Question(text=question, program=Node(op="field", params={"name": "answer"}), answer=answer,
-                 answer_type=answer_type, value=value, family=family, template=None, source="external")
+                 answer_type=answer_type, value=value, family=family, template=None, source="external",
+                 tolerance_source="unknown")  # no render to justify a tolerance: the verifiers' default
     facts = Facts(domain=cfg.domain, kind="external", width=w, height=h, fields={"answer": value})
     item = Item(id=Item.make_id(spec, q), family=family, family_version="1", spec=spec,
                 image=ImageRef(path=f"images/{family}/{sha[:20]}.{ext}", sha256=sha, width=w, height=h), facts=facts,
@@ -250,5 +276,6 @@ def import_external(cfg: ExternalSeed, out: Path | str) -> dict[str, Any]:
     k = max(1, math.ceil(n / SHARD))
     manifest = finish_run(out, k, store.read_manifest())
     manifest["import_seconds"] = round(time.perf_counter() - t0, 2)
+    manifest["tolerances"] = tolerance_summary(it.question for it in store.iter_items())
     store.write_manifest(manifest)
     return manifest

@@ -92,4 +92,18 @@ def seed_stage(root: Path, cfg: SeedConfig, random_seed: int, hook: Hook | None 
     manifest = {"command": "deltaprompts run (seed stage)", "seed": random_seed, "versions": versions(),
                 "config": {"stage": "seed", **json.loads(gen.model_dump_json()),
                            "cells": [c.model_dump(mode="json") for c in cells]}}
-    return run_cells(out, cells, manifest, hook)
+    return with_tolerances(out, run_cells(out, cells, manifest, hook))
+
+
+def with_tolerances(run: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a complete run, saying how its answers are scored: `tolerances` counts
+    the items per tolerance source (printed, computed, axis, exact, unknown; docs/verifiers.md)
+    and states the rule of the unknown ones. Written into the run once."""
+    from deltaprompts.store import RunStore
+    from deltaprompts.tolerances import summary
+
+    if "tolerances" not in manifest and manifest.get("status") == "complete":
+        store = RunStore(run)
+        manifest = {**manifest, "tolerances": summary(it.question for it in store.iter_items())}
+        store.write_manifest(manifest)
+    return manifest

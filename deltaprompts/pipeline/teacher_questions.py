@@ -177,7 +177,8 @@ def item_from_reply(text: str, base: Item, seen: set[str] | None = None,
     """The Item a teacher reply makes over the render of `base` (its spec, image and Facts), with
     the answer computed from the program. `seen` holds question texts already used for the image.
     Raises Rejected with the reason (see the module docstring)."""
-    from deltaprompts.questions import format_answer
+    from deltaprompts.questions import format_answer, rounding_note
+    from deltaprompts.tolerances import DEFAULT_DECIMALS, needs_decimals, tolerance_for
     from deltaprompts.verifiers.checks import check_item
 
     reply = parse_reply(text)
@@ -197,12 +198,18 @@ def item_from_reply(text: str, base: Item, seen: set[str] | None = None,
     if answer_type not in TEACHER_ANSWER_TYPES:
         raise Rejected("answer_type", f"{answer_type!r} is not one of {', '.join(TEACHER_ANSWER_TYPES)}")
     try:
-        answer = format_answer(value, answer_type, facts)
+        format_answer(value, answer_type, facts)  # the answer type fits the value
+        # the tolerance the render justifies, as for templated questions; a rounded answer says its precision
+        tol = tolerance_for(node, value, answer_type, facts)
+        answer = format_answer(value, answer_type, facts, tol.decimals)
     except ProgramError as e:
-        raise Rejected("answer_type", str(e)) from None
+        raise Rejected("answer_type" if e.reason == "type" else f"ill_posed:{e.reason}", str(e)) from None
     if seen is not None and wording.casefold() in seen:
         raise Rejected("duplicate_question", wording)
+    if answer_type in DEFAULT_DECIMALS and needs_decimals(node):
+        wording += " " + rounding_note(DEFAULT_DECIMALS[answer_type])
     q = Question(text=wording, program=node, answer=answer, answer_type=answer_type, value=value,
+                 tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
                  family=f"{facts.domain}.teacher.{node.op}", source="teacher")
     n_ops, _ = _shape(node)
     tags = {**base.tags, "question_family": q.family, "skills": [], "steps": n_ops, "answer_type": answer_type,

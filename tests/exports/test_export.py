@@ -13,8 +13,8 @@ from deltaprompts.models.prompts import render_prompt
 from deltaprompts.store import RunStore
 
 datasets = pytest.importorskip("datasets")
-COLUMNS = {"id", "image", "question", "answer", "answer_type", "options", "tolerance", "family", "question_family",
-           "tags", "delta"}
+COLUMNS = {"id", "image", "question", "answer", "answer_type", "options", "tolerance", "abs_tol", "tolerance_source",
+           "family", "question_family", "tags", "delta"}
 
 
 def pixels(image_or_path):
@@ -44,6 +44,8 @@ def test_hf_export_loads_with_load_dataset_parquet_and_load_from_disk(scored_run
         assert row["delta"] == pytest.approx(deltas[it.id].value)
         assert (json.loads(row["options"]) if row["options"] else None) == it.question.options
         assert json.loads(row["tags"]) == it.tags and row["question_family"] == it.question.family
+        q = it.question
+        assert (row["tolerance"], row["abs_tol"], row["tolerance_source"]) == (q.tolerance, q.abs_tol, q.tolerance_source)
     assert [r["id"] for r in loaded[1]] == [r["id"] for r in loaded[2]]
 
 

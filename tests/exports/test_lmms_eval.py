@@ -83,6 +83,12 @@ def test_utils_uses_options_and_tolerance_of_hand_written_docs(task, monkeypatch
     number = {"question": "Ratio?", "answer": "3.29", "answer_type": "number", "options": None, "tolerance": 0.2}
     assert [utils.process_results(number, [p])["accuracy"] for p in ("3.3", "3.9", "4.5")] == [1.0, 1.0, 0.0]
     assert utils.process_results({**number, "tolerance": None}, ["3.9"])["accuracy"] == 0.0  # the default is tighter
+    # a printed total: exact to the cent (abs_tol half a cent, no relative slack), as the score stage scores it
+    total = {"question": "Total?", "answer": "$1000.00", "answer_type": "currency", "options": None, "tolerance": 0.0,
+             "abs_tol": 0.005, "tolerance_source": "printed"}
+    assert [utils.process_results(total, [p])["accuracy"] for p in ("$1,000.00", "1000", "$1,000.01", "$1,049.00")] \
+        == [1.0, 1.0, 0.0, 0.0]
+    assert utils.process_results({**total, "abs_tol": None, "tolerance": None}, ["$1,049.00"])["accuracy"] == 1.0
 
 
 def test_a_task_name_lmms_eval_cannot_register_is_refused(scored_run, tmp_path):

@@ -150,3 +150,44 @@ def test_a_pipeline_on_an_external_seed(jsonl, tmp_path):
     assert list(rows[1]["arms"]) == ["family:scene.shapes"] and rows[1]["generated"] == 8
     assert m["counts"]["items"] == rows[0]["added"] + rows[1]["added"] == 15
     assert_no_duplicates(tmp_path / "run")
+
+
+def test_list_answers_import_and_score_their_own_answers_end_to_end(tmp_path):
+    from deltaprompts.verifiers import canonicalize, score_item_answer
+
+    (tmp_path / "imgs").mkdir()
+    answers = ["apples, pears", ["apples", "pears", "plums"], "1,000, 2,000", [1000, 2500.5],
+               ["Research and Development", "Sales, North"], "red; green\nblue", ["a|b", "c"], []]
+    rows = []
+    for i, a in enumerate(answers):
+        png(tmp_path / "imgs" / f"{i}.png", (30 * i, 20, 90))
+        rows.append({"img": f"imgs/{i}.png", "q": f"Which ones ({i})?", "a": a})
+    path = tmp_path / "lists.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = ExternalSeed(path=str(path), image_column="img", question_column="q", answer_column="a", answer_type="list")
+    m = import_external(cfg, tmp_path / "run")
+    assert m["rejections"] == {"separator_in_element": 1, "empty_answer": 1}  # none fails its own answer
+    by_q = {it.question.text: it for it in RunStore(tmp_path / "run").iter_items()}
+    assert [by_q[f"Which ones ({i})?"].question.answer for i in range(6)] == [  # the item format
+        "apples|pears", "apples|pears|plums", "1,000|2,000", "1000|2500.5",
+        "Research and Development|Sales, North", "red|green|blue"]
+    other_forms = ["apples, pears", "apples; pears; plums", "1000, 2000", "1,000 and 2,500.5",
+                   "Research and Development; Sales, North", "red, green and blue"]
+    for i, form in enumerate(other_forms):
+        item = by_q[f"Which ones ({i})?"]
+        assert item.question.answer_type == "list"
+        assert score_item_answer(item, item.question.answer) == 1.0
+        assert score_item_answer(item, f"The answer is {form}.") == 1.0, form
+
+    run = tmp_path / "run"
+    score_run(run, load_backend(TEACHER), load_backend(STUDENT), k=4, sampling=Sampling(seed=2))
+    items = {it.id: it for it in by_q.values()}
+    own = 0
+    for line in (run / "scores" / "samples-teacher.jsonl").read_text().splitlines():
+        sample = json.loads(line)
+        item = items[sample["item"]]
+        if sample["text"].endswith(f"The answer is {item.question.answer}"):  # the simulated right answer
+            own += 1
+            assert sample["score"] == 1.0
+            assert sample["answer_class"] == canonicalize(item.question.answer, "list")
+    assert own > 0

@@ -23,6 +23,8 @@ def chart_facts(**extra) -> Facts:
             for i, (name, v) in enumerate([("Asia", 10.0), ("Europe", 20.0), ("Africa", 30.0)])]
     texts = [TextSpan(text=e.attrs["category"], box=(10 + 40 * i, 205, 40 + 40 * i, 217), role="x_tick")
              for i, e in enumerate(ents)]
+    # value labels on the bars: a value question is then scored at their printed precision
+    extra = {"printed": {e.id: {"value": f"{e.attrs['value']:g}"} for e in ents}, **extra}
     return Facts(domain="chart", kind="bar", width=200, height=230, entities=ents, texts=texts, extra=extra)
 
 
