@@ -36,6 +36,10 @@ def register(app: typer.Typer) -> None:
         prompt_format: str = typer.Option("plain", "--prompt-format", help="Prompt format name or a .j2 file."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite response cache (shared across runs)."),
         batch_size: int = typer.Option(32, "--batch-size", min=1, help="Items per model call."),
+        min_teacher_acc: float = typer.Option(0.0, "--min-teacher-acc", help="With --adaptive: screen's "
+                                              "teacher-accuracy bar; items the teacher keeps failing stop early."),
+        zero_level: float = typer.Option(0.05, "--zero-level", help="Level of the zero-delta test: an item is "
+                                         "zero-delta when its permutation p-value p_same exceeds this."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     ) -> None:
         """Sample answers from teacher and student and write one Δ record per item (resumable)."""
@@ -61,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
             res = score_run(run_dir, t, s, k=k, adaptive=adaptive, sampling=sampling, prompt_format=prompt_format,
                             cache_path=cache, metric=metric, threshold=threshold, batch_size=batch_size,
-                            progress=progress, seed=seed)
+                            progress=progress, seed=seed, zero_level=zero_level, min_teacher_acc=min_teacher_acc)
         if res.simulated:
             out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
         out.print(f"scored {res.scored} items ({res.already_scored} already scored) -> {res.scores_dir}")
@@ -69,7 +73,8 @@ def register(app: typer.Typer) -> None:
                   f" (mean {res.mean_samples:.1f} samples per model per item, budget {k})")
         if res.stops:
             out.print("stopped: " + ", ".join(f"{r}={n}" for r, n in res.stops.items()))
-        out.print(f"zero-delta: {res.zero_delta} of {res.deltas} items ({res.zero_delta_fraction:.1%})")
+        out.print(f"zero-delta: {res.zero_delta} of {res.deltas} items ({res.zero_delta_fraction:.1%}) indistinguishable "
+                  f"at level {zero_level:g}; {res.identical} with identical answer distributions")
         if res.repaired_bytes:
             out.print(f"resumed after an interruption: cut {res.repaired_bytes} bytes of partial lines")
 
@@ -77,29 +82,32 @@ def register(app: typer.Typer) -> None:
     @handles_errors
     def screen(
         run_dir: Path = typer.Argument(..., help="A scored run directory."),
-        min_delta: float = typer.Option(..., "--min-delta", help="Keep items with Δ at least this."),
+        min_delta: float = typer.Option(..., "--min-delta", help="Keep items with Δ at least this (under --rule)."),
         min_teacher_acc: float = typer.Option(0.0, "--min-teacher-acc", min=0.0, max=1.0,
                                               help="Drop items the teacher answers right less often than this."),
         out_dir: Path = typer.Option(..., "--out", "-o", help="New run directory for the kept items."),
         metric: Optional[str] = typer.Option(None, "--metric", help="tv, js, kl, gap or token_kl (default: the "
                                              "metric scored)."),
+        rule: str = typer.Option("debiased", "--rule", help="debiased: not zero-delta and debiased Δ >= min-delta; "
+                                 "confident: the lower bound of the debiased Δ >= min-delta; plugin: the plug-in Δ "
+                                 ">= min-delta (keeps sampling noise at small k)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
     ) -> None:
         """Keep the high-Δ items of a scored run in a new run directory, with a report."""
         from deltaprompts.score import screen_run
 
-        rep = screen_run(run_dir, out_dir, min_delta, min_teacher_acc, metric, overwrite=overwrite)
+        rep = screen_run(run_dir, out_dir, min_delta, min_teacher_acc, metric, overwrite=overwrite, rule=rule)
         if rep.simulated:
             out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
         out.print(f"zero-delta: {rep.zero_delta} of {rep.scored} scored items ({rep.zero_delta_fraction:.1%})")
-        out.print(f"kept: {rep.kept} of {rep.scored} ({rep.kept_fraction:.1%}) with {rep.metric} >= {rep.min_delta:g} "
-                  f"and teacher accuracy >= {rep.min_teacher_acc:g} -> {rep.out}")
+        out.print(f"kept: {rep.kept} of {rep.scored} ({rep.kept_fraction:.1%}) by rule {rep.rule}: {rep.metric} >= "
+                  f"{rep.min_delta:g} and teacher accuracy >= {rep.min_teacher_acc:g} -> {rep.out}")
         if rep.dropped:
             out.print("dropped: " + ", ".join(f"{r}={n}" for r, n in rep.dropped.items()))
         if rep.unscored:
             out.print(f"[yellow]{rep.unscored} items have no Δ yet and were not kept[/] (finish `deltaprompts score`)")
         t = Table(title=f"Δ ({rep.metric}) per family")
-        for col in ("family", "scored", "zero-Δ", "kept", "mean Δ", "teacher acc", "student acc"):
+        for col in ("family", "scored", "zero-Δ", "kept", "Δ", "debiased", "T acc", "S acc"):
             t.add_column(col, justify="left" if col == "family" else "right")
         for r in rep.families:
             t.add_row(*_row(r))
@@ -111,4 +119,5 @@ def register(app: typer.Typer) -> None:
 
 def _row(r: Any) -> list[str]:
     return [r.family, str(r.scored), f"{r.zero_delta / r.scored:.1%}", f"{r.kept / r.scored:.1%}",
-            f"{r.mean_delta:.3f}", f"{r.teacher_accuracy:.2f}", f"{r.student_accuracy:.2f}"]
+            f"{r.mean_delta:.3f}", "-" if r.mean_debiased is None else f"{r.mean_debiased:.3f}",
+            f"{r.teacher_accuracy:.2f}", f"{r.student_accuracy:.2f}"]

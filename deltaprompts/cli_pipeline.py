@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -84,6 +85,9 @@ def register(app: typer.Typer) -> None:
         if config is not None:
             m = config_run(config, "seed", stage_command=True)
             out.print(f"seed stage done under {Path(m['config']['out']) / 'seed'}")
+            seed_manifest = Path(m["config"]["out"]) / "seed" / "manifest.json"
+            if seed_manifest.exists():
+                _say_tolerances(json.loads(seed_manifest.read_text()).get("tolerances"))
             return
         if source is None or out_dir is None:
             raise UserError("give SOURCE and --out DIR to import an external set, or --config CONFIG")
@@ -94,6 +98,7 @@ def register(app: typer.Typer) -> None:
         out.print(f"imported {m['counts']['items']} items to {out_dir}")
         if m.get("rejections"):
             out.print("not imported: " + ", ".join(f"{k}={v}" for k, v in m["rejections"].items()))
+        _say_tolerances(m.get("tolerances"))
 
     @app.command()
     @handles_errors
@@ -154,7 +159,9 @@ def register(app: typer.Typer) -> None:
         work: Optional[Path] = typer.Option(None, "--out", "-o", help="Where an external set is imported "
                                             "(default: SOURCE-audit beside it)."),
         metric: str = typer.Option("tv", "--metric"),
-        level: float = typer.Option(0.95, "--level", min=0.5, max=0.999),
+        level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals, in (0, 1)."),
+        zero_level: float = typer.Option(0.05, "--zero-level", help="Level of the zero-delta test, in (0, 1): an "
+                                         "item is zero-delta when its permutation p-value exceeds it."),
         seed: int = typer.Option(0, "--seed"),
         cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite response cache."),
         image_column: str = typer.Option("image", "--image-column"),
@@ -177,19 +184,27 @@ def register(app: typer.Typer) -> None:
                                   split, None, limit)
         run = prepare_source(source, work, ext)
         rep = audit_run(run, load_backend(teacher), load_backend(student), k, metric=metric, level=level,
-                        sampling=Sampling(seed=seed), cache_path=cache, seed=seed)
+                        sampling=Sampling(seed=seed), cache_path=cache, seed=seed, zero_level=zero_level)
         if rep.simulated:
             out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
         out.print(f"zero-delta: {rep.zero_delta} of {rep.items} items = {rep.zero_delta_fraction:.1%} "
                   f"({rep.level:.0%} Wilson {rep.wilson[0]:.1%}-{rep.wilson[1]:.1%}, bootstrap "
-                  f"{rep.bootstrap[0]:.1%}-{rep.bootstrap[1]:.1%}) teach the student nothing at k={rep.k}")
-        t = Table(title="zero-delta by question family")
-        for col in ("question family", "items", "zero-Δ", f"{rep.level:.0%} CI", "mean Δ", "T acc", "S acc"):
-            t.add_column(col, justify="left" if col == "question family" else "right")
-        for r in rep.question_families:
-            t.add_row(r.group, str(r.items), f"{r.fraction:.1%}", f"{r.ci[0]:.0%}-{r.ci[1]:.0%}", f"{r.mean_delta:.3f}",
-                      f"{r.teacher_accuracy:.2f}", f"{r.student_accuracy:.2f}")
-        out.print(t)
+                  f"{rep.bootstrap[0]:.1%}-{rep.bootstrap[1]:.1%}) teach the student nothing at k={rep.k} "
+                  f"(indistinguishable at level {rep.zero_level:g})")
+        out.print(f"identical answer distributions: {rep.identical} of {rep.items} = {rep.identical_fraction:.1%} "
+                  f"({rep.level:.0%} Wilson {rep.identical_wilson[0]:.1%}-{rep.identical_wilson[1]:.1%})")
+        for title, rows in (("family", rep.families), ("question family", rep.question_families)):
+            t = Table(title=f"zero-delta by {title}")
+            for col in (title, "items", "zero-Δ", f"{rep.level:.0%} CI", "identical", f"{rep.level:.0%} CI ",
+                        "mean Δ", "debiased", "T acc", "S acc"):
+                t.add_column(col, justify="left" if col == title else "right")
+            for r in rows:
+                t.add_row(r.group, str(r.items), f"{r.fraction:.1%}", f"{r.ci[0]:.0%}-{r.ci[1]:.0%}",
+                          f"{r.identical_fraction:.1%}", f"{r.identical_ci[0]:.0%}-{r.identical_ci[1]:.0%}",
+                          f"{r.mean_delta:.3f}", f"{r.mean_debiased:.3f}", f"{r.teacher_accuracy:.2f}",
+                          f"{r.student_accuracy:.2f}")
+            out.print(t)
+        _say_tolerances(rep.tolerances)
         out.print(f"audit: {Path(run) / 'audit.json'}")
 
     @app.command()
@@ -215,3 +230,14 @@ def register(app: typer.Typer) -> None:
         m = config_run(config, None, teacher, student, rounds, resume, overwrite)
         show_rounds(Path(m["config"]["out"]))
         out.print(f"kept {m['counts']['items']} items in {m['config']['out']} ({m['pipeline'].get('stopped')})")
+
+
+def _say_tolerances(tolerances: dict | None) -> None:
+    """One line: how many answers are scored under each tolerance source, and the unknown ones' rule."""
+    from deltaprompts.cli import out
+
+    if not tolerances or not tolerances.get("by_source"):
+        return
+    used = ", ".join(f"{n} {src}" for src, n in tolerances["by_source"].items())
+    unknown = f"; unknown ones: {tolerances['unknown']}" if tolerances.get("unknown") else ""
+    out.print(f"tolerances (docs/verifiers.md): {used}{unknown}")

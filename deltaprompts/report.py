@@ -91,12 +91,13 @@ def _save(fig: Any, path: Path) -> None:
 
 
 def plot_hist(path: Path, values: Sequence[float], metric: str, zero: int) -> None:
+    """Histogram of the debiased Δ of the scored items, titled with the zero-delta share."""
     fig = _figure(7, 3.6)
     ax = fig.add_subplot(1, 1, 1)
     bounded = metric in ("tv", "js")
     hi = 1.0 if bounded else max(max(values), 1e-9)
     ax.hist(values, bins=25, range=(0.0, hi), color="#4878a8", edgecolor="white")
-    ax.set_xlabel(f"Δ ({metric})")
+    ax.set_xlabel(f"debiased Δ ({metric}; posterior mean)")
     ax.set_ylabel("items")
     ax.set_title(f"Δ over {len(values)} scored items; zero-Δ {zero / len(values):.0%}", fontsize=11)
     _save(fig, path)
@@ -166,19 +167,25 @@ def _family_table(items: list[Item], deltas: dict[str, Any]) -> str:
     fam: dict[str, list[Item]] = defaultdict(list)
     for it in items:
         fam[it.family].append(it)
-    cols = ("family", "items", "scored", "zero-Δ", "mean Δ", "teacher acc", "student acc")
+    cols = ("family", "items", "scored", "zero-Δ", "mean Δ", "debiased Δ", "teacher acc", "student acc")
     rows = ["<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"]
     for f, its in sorted(fam.items()):
         ds = [deltas[i.id] for i in its if i.id in deltas]
         cells = [f, len(its), len(ds)]
         if ds:
             cells += [f"{_mean([d.zero_delta for d in ds]):.0%}", f"{_mean([d.value for d in ds]):.3f}",
+                      f"{_mean([_debiased(d) for d in ds]):.3f}",
                       f"{_mean([d.teacher_accuracy for d in ds]):.2f}",
                       f"{_mean([d.student_accuracy for d in ds]):.2f}"]
         else:
-            cells += ["–"] * 4
+            cells += ["–"] * 5
         rows.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
     return f"<table>{''.join(rows)}</table>"
+
+
+def _debiased(delta: Any) -> float:
+    """The Δ the report ranks and plots: the debiased value of the metric scored."""
+    return delta.debiased[delta.metric]
 
 
 def _dist(counts: dict[str, int]) -> str:
@@ -191,7 +198,9 @@ def _card(item: Item, delta: Any, rel_root: str) -> str:
     q = item.question
     score = ""
     if delta is not None:
-        score = (f'<div class="d">Δ = {delta.value:.3f} ({_esc(delta.metric)})</div>'
+        zero = " · zero-Δ" if delta.zero_delta else ""
+        score = (f'<div class="d">Δ = {delta.debiased[delta.metric]:.3f} ({_esc(delta.metric)}, debiased) · plug-in '
+                 f'{delta.value:.3f} · p_same {delta.p_same:.2f}{zero}</div>'
                  f'<div class="dist">teacher acc {delta.teacher_accuracy:.2f}: {_dist(delta.teacher)}</div>'
                  f'<div class="dist">student acc {delta.student_accuracy:.2f}: {_dist(delta.student)}</div>')
     return (f'<div class="card"><a href="{src}"><img loading="lazy" src="{src}" alt="item {_esc(item.id)}"></a>'
@@ -204,7 +213,7 @@ def _plots(plots: Path, deltas: dict[str, Any], metric: str, rounds: list[dict[s
     """Draw every plot the run has data for into `plots/`."""
     if deltas:
         ds = list(deltas.values())
-        plot_hist(plots / "delta_hist.png", [d.value for d in ds], metric, sum(d.zero_delta for d in ds))
+        plot_hist(plots / "delta_hist.png", [_debiased(d) for d in ds], metric, sum(d.zero_delta for d in ds))
         for name in ("family", "question_family"):
             groups: dict[str, list[Any]] = defaultdict(list)
             for d in ds:
@@ -212,7 +221,8 @@ def _plots(plots: Path, deltas: dict[str, Any], metric: str, rounds: list[dict[s
             keys = sorted(groups)
             plot_bars(plots / f"zero_delta_{name}.png", [f"{k} (n={len(groups[k])})" for k in keys],
                       {"zero-Δ": [_mean([d.zero_delta for d in groups[k]]) for k in keys]},
-                      f"Zero-Δ fraction by {name.replace('_', ' ')}", "share of scored items with Δ = 0")
+                      f"Zero-Δ fraction by {name.replace('_', ' ')}",
+                      "share of scored items indistinguishable (p_same > level)")
             if name == "family":
                 plot_bars(plots / "accuracy_family.png", [f"{k} (n={len(groups[k])})" for k in keys],
                           {who: [_mean([getattr(d, f"{who}_accuracy") for d in groups[k]]) for k in keys]
@@ -235,7 +245,8 @@ def _header(store: RunStore, manifest: dict[str, Any], items: list[Item], deltas
                      f"k={meta.get('k', '?')}")
     if "screen" in manifest:
         s = manifest["screen"]
-        lines.append(f"screened: Δ ≥ {s.get('min_delta')}, teacher accuracy ≥ {s.get('min_teacher_acc')}")
+        lines.append(f"screened by rule {s.get('rule', 'plugin')}: Δ ≥ {s.get('min_delta')}, "
+                     f"teacher accuracy ≥ {s.get('min_teacher_acc')}")
     if (store.root / SPLIT_FILE).exists():
         c = describe(read_split(store.root))
         left = ", ".join(f"{k} {v}" for k, v in c["left_eval"].items())
@@ -271,7 +282,7 @@ def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
     plots = out_dir / "plots"
     _plots(plots, deltas, metric, rounds, rejected)
 
-    ranked = sorted(items, key=lambda it: (-deltas[it.id].value, it.id) if it.id in deltas else (1.0, it.id))
+    ranked = sorted(items, key=lambda it: (-_debiased(deltas[it.id]), it.id) if it.id in deltas else (1.0, it.id))
     shown = ranked[:gallery_limit]
     if "screen" in manifest:
         g_title = f"Kept items by Δ (screen kept {len(items)}; showing {len(shown)})"

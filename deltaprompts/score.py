@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,10 @@ from pydantic import BaseModel, Field, ValidationError
 
 from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS, AdaptiveConfig, sample_rounds, schedule
 from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, item_answer_class
+from deltaprompts.divergence.null import SAME_LEVEL, check_level
 from deltaprompts.divergence.records import (
+    DEFAULT_RULE,
+    KEEP_RULES,
     Delta,
     FamilyRow,
     ForcedScore,
@@ -50,6 +54,13 @@ def role_seed(seed: int, role: str) -> int:
     return int.from_bytes(hashlib.blake2b(f"{seed}|{role}".encode(), digest_size=4).digest(), "little")
 
 
+def check_threshold(value: float, name: str = "threshold") -> float:
+    """Return `value` if it is a finite number >= 0; raises UserError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UserError(f"{name}={value!r} must be a finite number >= 0 (e.g. 0.3)")
+    return float(value)
+
+
 def is_simulated(backend: Backend) -> bool:
     """Whether a backend is a simulation (its identity says so)."""
     return "simulated" in backend.identity.lower()
@@ -62,8 +73,9 @@ class ScoreSummary(BaseModel):
     already_scored: int = Field(description="Items that had a Delta before this call (skipped).")
     scored: int = Field(description="Items given a Delta by this call.")
     deltas: int
-    zero_delta: int
+    zero_delta: int = Field(description="Deltas whose models are indistinguishable at the zero-delta test's level.")
     zero_delta_fraction: float
+    identical: int = Field(description="Deltas whose two empirical answer distributions are identical.")
     completions: dict[str, int] = Field(description="Completions asked of each model by this call.")
     stops: dict[str, int] = Field(description="Why sampling stopped, over the items scored by this call.")
     mean_samples: float = Field(description="Mean samples per model per item scored by this call.")
@@ -79,6 +91,10 @@ def _meta(teacher: Backend, student: Backend, k: int, adaptive: bool, cfg: Adapt
             "rounds": list(cfg.rounds), "metric": cfg.metric,
             # the stopping rule only matters to adaptive runs; a fixed run may be screened at any threshold
             "threshold": cfg.threshold if adaptive else None, "level": cfg.level if adaptive else None,
+            # new stopping settings are recorded only when they differ from the defaults, so runs
+            # scored before they existed still resume
+            "min_teacher_acc": cfg.min_teacher_acc if adaptive and cfg.min_teacher_acc else None,
+            "zero_level": cfg.zero_level if adaptive and cfg.zero_level != SAME_LEVEL else None,
             "sampling": samplings, "prompt_format": prompt_format, "bootstrap": bootstrap, "ci_level": ci_level,
             "seed": seed, "simulated": is_simulated(teacher) or is_simulated(student)}
 
@@ -103,6 +119,7 @@ class _Sampler:
         self.role, self.backend, self.sampling, self.log = role, backend, sampling, log
         self.items, self.requests = items, requests
         self.asked = 0
+        self.correct: dict[str, set[str]] = {}  # item -> answer classes seen scoring 1
 
     def _record(self, item_id: str, c: Completion) -> Sample:
         from deltaprompts.verifiers import score_item_answer
@@ -141,7 +158,9 @@ class _Sampler:
             missing = [j for j in range(start, start + count) if (i, j) not in self.log]
             if missing:
                 raise DeltaError(f"{self.role} model {self.backend.identity} returned no sample {missing} for item {i}")
-            out.append([self.log.records[(i, j)].answer_class for j in range(start, start + count)])
+            recs = [self.log.records[(i, j)] for j in range(start, start + count)]
+            self.correct.setdefault(i, set()).update(r.answer_class for r in recs if r.score >= 1.0)
+            out.append([r.answer_class for r in recs])
         return out
 
     def sample_set(self, item_id: str, n: int) -> SampleSet:
@@ -167,14 +186,16 @@ def score_run(
     sampling: Sampling | None = None, prompt_format: str = "plain", cache_path: Path | str | None = None,
     metric: str = "tv", threshold: float | None = None, batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None, *, bootstrap: int = 1000, ci_level: float = 0.95,
-    seed: int = 0,
+    seed: int = 0, zero_level: float = SAME_LEVEL, min_teacher_acc: float = 0.0,
 ) -> ScoreSummary:
     """Sample k answers per item from teacher and student (adaptively: in rounds that stop early)
     and write one Delta per item under `run_dir/scores/`; see the module docstring.
 
     `sampling.seed` is the base seed: the teacher and student each sample with their own seed derived
     from it. `threshold` is the keep threshold adaptive stopping aims at (default per metric; screen
-    with the same value). `cache_path` wraps both models in the SQLite response cache.
+    with the same value); `min_teacher_acc` is the teacher-accuracy bar it aims at (screen with the
+    same; items the teacher keeps failing stop early). `zero_level` is the level of each Delta's
+    zero-delta test (p_same > zero_level). `cache_path` wraps both models in the SQLite response cache.
     `progress(done, total)` is called per batch. Returns a ScoreSummary. Raises UserError for a bad
     run directory, k, metric or batch size, or scores made with other settings; DeltaError when a
     model fails (what it returned so far is kept).
@@ -182,13 +203,18 @@ def score_run(
     check_metric(metric, DISTRIBUTION_METRICS)
     if k < 1 or batch_size < 1:
         raise UserError(f"k={k} and batch_size={batch_size} must both be at least 1")
+    check_level(zero_level, "zero_level")
+    check_level(ci_level, "ci_level")
+    if threshold is not None:
+        check_threshold(threshold)
     store = RunStore(run_dir)
     store.read_manifest()
     items = {it.id: it for it in store.iter_items()}
     sampling = sampling or Sampling()
     try:
         cfg = AdaptiveConfig(rounds=schedule(k) if adaptive else (k,), metric=metric, seed=seed,
-                             threshold=DEFAULT_THRESHOLDS[metric] if threshold is None else threshold)
+                             threshold=DEFAULT_THRESHOLDS[metric] if threshold is None else threshold,
+                             zero_level=zero_level, min_teacher_acc=min_teacher_acc)
     except ValidationError as e:
         bad = e.errors()[0]
         raise UserError(f"{bad['loc'][0]}={bad['input']!r}: {bad['msg']}") from None
@@ -203,7 +229,7 @@ def score_run(
         closers = [teacher.close, student.close]
     try:
         return _score(store, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size, progress,
-                      adaptive, bootstrap, ci_level)
+                      adaptive, bootstrap, ci_level, zero_level)
     finally:
         for close in closers:
             close()
@@ -212,7 +238,7 @@ def score_run(
 def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: Backend, cfg: AdaptiveConfig,
            meta: dict[str, Any], sampling: Sampling, prompt_format: str, batch_size: int,
            progress: Callable[[int, int], None] | None, adaptive: bool, bootstrap: int,
-           ci_level: float) -> ScoreSummary:
+           ci_level: float, zero_level: float) -> ScoreSummary:
     from deltaprompts.models.prompts import build_request
 
     out = scores_dir(store.root)
@@ -241,7 +267,10 @@ def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: B
             t = samplers[0].ensure(ids, start, count)
             return t, samplers[1].ensure(ids, start, count)
 
-        outcomes = sample_rounds(batch, draw, cfg, adaptive=adaptive)
+        def correct(key: str) -> set[str]:
+            return samplers[0].correct.get(key, set()) | samplers[1].correct.get(key, set())
+
+        outcomes = sample_rounds(batch, draw, cfg, adaptive=adaptive, correct=correct)
         sets = [(samplers[0].sample_set(o.key, len(o.teacher)), samplers[1].sample_set(o.key, len(o.student)))
                 for o in outcomes]
         if can_score:
@@ -252,7 +281,7 @@ def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: B
             fs = [forced.records[(o.key, x.index)] for x in t.samples] if can_score else []
             new.append(make_delta(t, s, family=item.family, question_family=item.question.family, metric=cfg.metric,
                                   forced=fs, bootstrap=bootstrap, level=ci_level, seed=cfg.seed, rounds=o.rounds,
-                                  stop=o.reason, simulated=meta["simulated"]))
+                                  stop=o.reason, simulated=meta["simulated"], zero_level=zero_level))
             stops[o.reason] += 1
             n_samples += len(o.teacher) + len(o.student)
         deltas.append(new)
@@ -264,6 +293,7 @@ def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: B
     return ScoreSummary(
         items=len(items), already_scored=before, scored=len(todo), deltas=len(deltas), zero_delta=zero,
         zero_delta_fraction=zero / len(deltas) if len(deltas) else 0.0,
+        identical=sum(d.identical for d in deltas.records.values()),
         completions={s.role: s.asked for s in samplers}, stops=dict(sorted(stops.items())),
         mean_samples=n_samples / (2 * len(todo)) if todo else 0.0, repaired_bytes=repaired,
         simulated=meta["simulated"], scores_dir=str(out),
@@ -287,6 +317,11 @@ def read_meta(run_dir: Path | str) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- screen
 
 
+def _shown(d: Delta, rule: str, metric: str) -> float:
+    """The Δ a screen rule compares: the debiased value of a distribution metric unless the rule is plugin."""
+    return d.debiased[metric] if rule != "plugin" and metric in d.debiased else d.values[metric]
+
+
 def _plot(path: Path, values: dict[str, list[float]], report: ScreenReport) -> None:
     """One Δ histogram per family, with the keep threshold marked (matplotlib, no pyplot state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -303,7 +338,7 @@ def _plot(path: Path, values: dict[str, list[float]], report: ScreenReport) -> N
         ax.hist(vals, bins=20, range=rng, color="#4878a8", edgecolor="white")
         ax.axvline(report.min_delta, color="#c0392b", linestyle="--", label=f"keep >= {report.min_delta:g}")
         ax.set_title(f"{fam} (n={len(vals)})", fontsize=10)
-        ax.set_xlabel(f"Δ ({report.metric})")
+        ax.set_xlabel(f"Δ ({report.metric}, {'plug-in' if report.rule == 'plugin' else 'debiased'})")
         ax.set_ylabel("items")
         ax.legend(fontsize=8)
     sim = " — SIMULATED MODELS" if report.simulated else ""
@@ -317,15 +352,16 @@ def _plot(path: Path, values: dict[str, list[float]], report: ScreenReport) -> N
 
 def screen_run(
     run_dir: Path | str, out_dir: Path | str, min_delta: float, min_teacher_acc: float = 0.0, metric: str | None = None,
-    *, overwrite: bool = False,
+    *, overwrite: bool = False, rule: str = DEFAULT_RULE,
 ) -> ScreenReport:
-    """Write a new run directory with the items whose Δ (`metric`, default the one scored) is at
-    least `min_delta` and whose teacher accuracy is at least `min_teacher_acc`; images are
+    """Write a new run directory with the items whose Δ (`metric`, default the one scored) passes
+    `min_delta` under `rule` (debiased, confident or plugin: `divergence.records.keep_decision`) and
+    whose teacher accuracy is at least `min_teacher_acc`; images are
     hard-linked (copied across file systems), kept Deltas and the score settings are carried over,
     and `report/` holds screen.json, screen.txt (per-family table) and delta_hist.png.
 
     The new directory appears whole or not at all. Returns the ScreenReport. Raises UserError for
-    a run without Deltas, an unknown metric or one the Deltas lack, thresholds out of range, or an
+    a run without Deltas, an unknown metric, rule or one the Deltas lack, thresholds out of range, or an
     output directory that is the source or is not empty (without `overwrite`).
     """
     import os
@@ -337,6 +373,10 @@ def screen_run(
         raise UserError(f"--out {dst} is the run being screened; choose a new directory")
     if not 0.0 <= min_teacher_acc <= 1.0:
         raise UserError(f"min_teacher_acc={min_teacher_acc} must be in [0, 1]")
+    if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta):
+        raise UserError(f"min_delta={min_delta!r} must be a finite number (e.g. 0.3)")
+    if rule not in KEEP_RULES:
+        raise UserError(f"unknown keep rule {rule!r}; allowed: {', '.join(KEEP_RULES)}")
     source = RunStore(src)
     manifest = source.read_manifest()
     deltas = read_deltas(src)
@@ -355,18 +395,17 @@ def screen_run(
         d = deltas.get(item.id)
         if d is None:
             continue
-        v = d.values[metric]
-        values.setdefault(item.family, []).append(v)
+        values.setdefault(item.family, []).append(_shown(d, rule, metric))
         fam.setdefault(item.family, []).append(d)
-        if v < min_delta:
-            dropped["zero_delta" if d.zero_delta else "low_delta"] += 1
-        elif d.teacher_accuracy < min_teacher_acc:
-            dropped["teacher_wrong"] += 1
-        else:
+        decision = d.decide(rule, metric, min_delta, min_teacher_acc)
+        if decision == "kept":
             kept.append(item)
+        else:
+            dropped[decision] += 1
     kept_ids = {it.id for it in kept}
     rows = [FamilyRow(family=f, scored=len(ds), zero_delta=sum(d.zero_delta for d in ds),
                       kept=sum(d.item in kept_ids for d in ds), mean_delta=sum(d.values[metric] for d in ds) / len(ds),
+                      mean_debiased=sum(_shown(d, "debiased", metric) for d in ds) / len(ds),
                       teacher_accuracy=sum(d.teacher_accuracy for d in ds) / len(ds),
                       student_accuracy=sum(d.student_accuracy for d in ds) / len(ds)) for f, ds in sorted(fam.items())]
     scored = sum(r.scored for r in rows)
@@ -375,8 +414,13 @@ def screen_run(
     if meta.get("adaptive") and meta.get("metric") == metric and meta.get("threshold") != min_delta:
         notes.append(f"adaptive sampling stopped items around threshold {meta.get('threshold')}, not {min_delta}: "
                      "decisions near min_delta rest on fewer samples")
+    if meta.get("adaptive") and (meta.get("min_teacher_acc") or 0.0) > min_teacher_acc:
+        notes.append(f"adaptive sampling stopped items the teacher failed below accuracy "
+                     f"{meta.get('min_teacher_acc')}, above this screen's {min_teacher_acc}: those rest on fewer samples")
+    if meta.get("adaptive") and rule != DEFAULT_RULE:
+        notes.append(f"adaptive sampling aimed at the {DEFAULT_RULE} rule, not {rule}: decisions rest on fewer samples")
     report = ScreenReport(
-        source=str(src), out=str(dst), metric=metric, min_delta=min_delta, min_teacher_acc=min_teacher_acc,
+        source=str(src), out=str(dst), metric=metric, rule=rule, min_delta=min_delta, min_teacher_acc=min_teacher_acc,
         items=len(items), scored=scored, unscored=len(items) - scored, zero_delta=zero,
         zero_delta_fraction=zero / scored if scored else 0.0, kept=len(kept),
         kept_fraction=len(kept) / scored if scored else 0.0, dropped=dict(sorted(dropped.items())), families=rows,

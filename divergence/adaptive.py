@@ -1,20 +1,22 @@
 """Adaptive sampling: draw answer samples in rounds, stop an item as soon as its keep/drop is clear.
 
 The cost of Δ screening is model calls. After each round an item stops when every answer of both
-models so far is on one class (zero-delta), or when its stopping interval lies wholly above or
-below the keep threshold and the metric measured so far is on the same side. Only undecided items
-get the next round. Sample i of an item is the same whether drawn adaptively or in one fixed round
-of k, so an adaptive run is a prefix of the fixed one and agrees with it when it goes the whole way.
+models so far is on one class (zero-delta), or when screen's decision at the full budget is
+predictable: the posterior-predictive probability that screen keeps the item (`keep_probability`)
+is at least `level` ("above") or at most 1 - `level` ("below"), and the decision on the samples
+drawn so far is the same (screen judges those). Only undecided items get the next round. Sample i
+of an item is the same whether drawn adaptively or in one fixed round of k, so an adaptive run is a
+prefix of the fixed one and agrees with it when it goes the whole way.
 
-The stopping interval is posterior-predictive: it is about the metric that the full budget of k
-samples per model would measure, since that is the decision a fixed run makes. Two hypotheses are
-weighed by their marginal likelihoods: the models share one answer distribution (prior
+The decision predicted is screen's default rule (`records.keep_decision`, "debiased"): the models
+are distinguishable (p_same <= `zero_level`), the debiased Δ reaches `threshold`, and the teacher is
+right on at least `min_teacher_acc` of its samples (classes known to score 1 are passed in; a
+teacher that keeps failing stops the item early, student and all). The prediction weighs two
+hypotheses by their marginal likelihoods: the models share one answer distribution (prior
 `zero_prior`; Dirichlet(`prior`) over the classes seen plus one for "not seen yet"), or each has
-its own. For each of `draws` draws a hypothesis and distributions are drawn from the posterior, the
-missing samples from those; the interval holds the central `level` share of the resulting metric.
-Weighing in the shared hypothesis matters: most items are zero-delta, and two independent
-posteriors alone overstate the divergence of small samples. `level` is tuned on the simulation in
-benchmarks/adaptive_sampling.py (see docs/divergence.md).
+its own; `draws` draws of a hypothesis, the distributions and the missing samples give the final
+counts, and the share of them screen would keep is the probability. `level` is tuned on the
+shipped toy pair (benchmarks/delta_calibration.py; docs/divergence.md).
 """
 
 from __future__ import annotations
@@ -22,17 +24,21 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Callable, Sequence
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, metric_from_counts
+from deltaprompts.divergence.null import SAME_LEVEL, p_same, posterior
 from deltaprompts.errors import UserError
 
 #: Why an item stopped sampling: all answers on one class, interval above / below the threshold,
 #: the budget of k samples reached, or a fixed (non-adaptive) run.
 STOP_REASONS = ("zero_delta", "above", "below", "budget", "fixed")
+#: Default stopping confidence: an item stops when its predicted keep/drop is at least this probable.
+LEVEL = 0.9
 #: Default keep thresholds per metric (items at or above are kept), used when none is given.
 DEFAULT_THRESHOLDS = {"tv": 0.3, "js": 0.12, "kl": 0.2}
 
@@ -42,9 +48,15 @@ class AdaptiveConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     rounds: tuple[int, ...] = Field(default=(4, 4, 4, 4), description="Samples per model in each round; sum = k.")
-    threshold: float = Field(default=DEFAULT_THRESHOLDS["tv"], ge=0.0, description="Keep threshold on the metric.")
+    threshold: float = Field(default=DEFAULT_THRESHOLDS["tv"], ge=0.0, allow_inf_nan=False,
+                             description="Keep threshold on the debiased metric.")
     metric: str = "tv"
-    level: float = Field(default=0.71, gt=0.0, lt=1.0, description="Central share of the stopping interval.")
+    level: float = Field(default=LEVEL, gt=0.5, lt=1.0,
+                         description="Stop when the predicted keep/drop is this probable (and agrees with the "
+                         "samples so far).")
+    zero_level: float = Field(default=SAME_LEVEL, gt=0.0, lt=1.0, description="Level of the zero-delta test.")
+    min_teacher_acc: float = Field(default=0.0, ge=0.0, le=1.0,
+                                   description="Screen's teacher-accuracy bar: items the teacher fails stop early.")
     draws: int = Field(default=256, ge=16, description="Posterior-predictive draws per decision.")
     prior: float = Field(default=0.5, gt=0.0, description="Dirichlet pseudo-count per class.")
     zero_prior: float = Field(default=0.5, ge=0.0, le=1.0,
@@ -83,11 +95,12 @@ def schedule(k: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Decision:
-    """Whether to stop an item now, why (one of STOP_REASONS, or "continue"), and the interval."""
+    """Whether to stop an item now, why (one of STOP_REASONS, or "continue"), and the predicted
+    probability that screen keeps it at the full budget (None when the budget is reached)."""
 
     stop: bool
     reason: str
-    interval: tuple[float, float] | None = None
+    p_keep: float | None = None
 
 
 def _rng(*parts: object) -> np.random.Generator:
@@ -112,10 +125,11 @@ def shared_probability(ct: np.ndarray, cs: np.ndarray, cfg: AdaptiveConfig) -> f
     return math.exp(log_shared - top) / (math.exp(log_shared - top) + math.exp(log_apart - top))
 
 
-def predictive_interval(teacher: Sequence[str], student: Sequence[str], budget: int, cfg: AdaptiveConfig,
-                        rng: np.random.Generator) -> tuple[float, float]:
-    """Central `cfg.level` interval of the metric that `budget` samples per model would measure,
-    given the answer classes drawn so far (see the module docstring). Returns (low, high)."""
+def _predictive_finals(teacher: Sequence[str], student: Sequence[str], budget: int, cfg: AdaptiveConfig,
+                       rng: np.random.Generator) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """`cfg.draws` draws of the final counts that `budget` samples per model would give, from the
+    answer classes so far: (classes seen, teacher finals, student finals). Final columns are the
+    classes seen, then new classes: shared (column k), the teacher's own (k), the student's own (k + 1)."""
     classes = sorted(set(teacher) | set(student))
     index = {c: i for i, c in enumerate(classes)}
     k = len(classes)
@@ -135,10 +149,43 @@ def predictive_interval(teacher: Sequence[str], student: Sequence[str], budget: 
         final[:, k] = np.where(shared, future[:, k], 0.0)
         final[:, new_col] += np.where(shared, 0.0, future[:, k])
         finals.append(final)
-    values = metric_from_counts(cfg.metric, finals[0], finals[1])
+    return classes, finals[0], finals[1]
+
+
+def predictive_interval(teacher: Sequence[str], student: Sequence[str], budget: int, cfg: AdaptiveConfig,
+                        rng: np.random.Generator) -> tuple[float, float]:
+    """Central `cfg.level` interval of the plug-in metric that `budget` samples per model would
+    measure, given the answer classes drawn so far (see the module docstring). Returns (low, high)."""
+    _, ft, fs = _predictive_finals(teacher, student, budget, cfg, rng)
+    values = metric_from_counts(cfg.metric, ft, fs)
     tail = (1 - cfg.level) / 2
     lo, hi = np.quantile(values, [tail, 1 - tail])
     return float(lo), float(hi)
+
+
+def keeps(ct: Sequence[int], cs: Sequence[int], teacher_correct: int, cfg: AdaptiveConfig) -> bool:
+    """Whether screen's default rule (`records.keep_decision`, rule "debiased") keeps an item with
+    these final counts: not zero-delta at cfg.zero_level, debiased metric >= cfg.threshold, and the
+    teacher right on at least cfg.min_teacher_acc of its samples."""
+    if teacher_correct < cfg.min_teacher_acc * sum(ct) - 1e-9:
+        return False
+    if cfg.threshold > 0 and p_same(ct, cs) > cfg.zero_level:
+        return False
+    return posterior(cfg.metric, ct, cs)[0] >= cfg.threshold
+
+
+def keep_probability(teacher: Sequence[str], student: Sequence[str], cfg: AdaptiveConfig, rng: np.random.Generator,
+                     correct: Set[str] = frozenset()) -> float:
+    """The posterior-predictive probability that screen keeps the item once both models have
+    `cfg.budget` samples, given the answer classes so far and the classes known to be right
+    (`correct`; a class not seen yet counts as wrong)."""
+    classes, ft, fs = _predictive_finals(teacher, student, cfg.budget, cfg, rng)
+    right = np.array([c in correct for c in classes] + [False, False])
+    rows = np.concatenate([ft, fs, (ft * right).sum(axis=1, keepdims=True)], axis=1).astype(int)
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    width = ft.shape[1]
+    kept = np.array([keeps(u[:width], u[width:2 * width], int(u[-1]), cfg) for u in unique])
+    return float(kept[np.ravel(inverse)].mean())
 
 
 def _counts(teacher: Sequence[str], student: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -148,22 +195,25 @@ def _counts(teacher: Sequence[str], student: Sequence[str]) -> tuple[np.ndarray,
             np.bincount([index[c] for c in student], minlength=len(classes)))
 
 
-def decide(teacher: Sequence[str], student: Sequence[str], cfg: AdaptiveConfig, rng: np.random.Generator) -> Decision:
-    """Whether an item with these answer classes so far can stop. Raises UserError if a side is empty."""
+def decide(teacher: Sequence[str], student: Sequence[str], cfg: AdaptiveConfig, rng: np.random.Generator,
+           correct: Set[str] = frozenset()) -> Decision:
+    """Whether an item with these answer classes so far can stop (`correct`: the classes known to
+    score 1, for cfg.min_teacher_acc). Raises UserError if a side is empty."""
     if not teacher or not student:
         raise UserError("decide needs at least one teacher and one student sample")
     if len(set(teacher) | set(student)) == 1:
-        return Decision(True, "zero_delta", (0.0, 0.0))
+        return Decision(True, "zero_delta", 0.0)
     if min(len(teacher), len(student)) >= cfg.budget:
         return Decision(True, "budget")
-    lo, hi = predictive_interval(teacher, student, cfg.budget, cfg, rng)
-    # The metric measured so far must be on the same side: it is the value a screen compares.
-    point = float(metric_from_counts(cfg.metric, *_counts(teacher, student)))
-    if lo >= cfg.threshold and point >= cfg.threshold:
-        return Decision(True, "above", (lo, hi))
-    if hi < cfg.threshold and point < cfg.threshold:
-        return Decision(True, "below", (lo, hi))
-    return Decision(False, "continue", (lo, hi))
+    p = keep_probability(teacher, student, cfg, rng, correct)
+    # Screen judges the samples drawn: a stop must agree with the decision on them as they are.
+    ct, cs = _counts(teacher, student)
+    now = keeps(ct, cs, sum(c in correct for c in teacher), cfg)
+    if p >= cfg.level and now:
+        return Decision(True, "above", p)
+    if p <= 1 - cfg.level and not now:
+        return Decision(True, "below", p)
+    return Decision(False, "continue", p)
 
 
 @dataclass
@@ -182,11 +232,13 @@ class Outcome:
 Draw = Callable[[Sequence[str], int, int], tuple[list[list[str]], list[list[str]]]]
 
 
-def sample_rounds(keys: Sequence[str], draw: Draw, cfg: AdaptiveConfig, *, adaptive: bool = True) -> list[Outcome]:
+def sample_rounds(keys: Sequence[str], draw: Draw, cfg: AdaptiveConfig, *, adaptive: bool = True,
+                  correct: Callable[[str], Set[str]] | None = None) -> list[Outcome]:
     """Sample every item in rounds; with `adaptive`, items leave as soon as `decide` stops them
     (the decision's randomness is seeded by (cfg.seed, key, round), so reruns decide the same).
-    Without it, every item gets all rounds and stops as "fixed". Returns one Outcome per key.
-    Raises UserError if `draw` returns the wrong number of items or samples."""
+    `correct(key)` names the answer classes of the item known to be right (for
+    cfg.min_teacher_acc). Without `adaptive`, every item gets all rounds and stops as "fixed".
+    Returns one Outcome per key. Raises UserError if `draw` returns the wrong number of items or samples."""
     outcomes = {key: Outcome(key) for key in keys}
     pending = list(dict.fromkeys(keys))
     start = 0
@@ -210,7 +262,7 @@ def sample_rounds(keys: Sequence[str], draw: Draw, cfg: AdaptiveConfig, *, adapt
                 out.reason = "fixed" if last else ""
                 still += [] if last else [key]
                 continue
-            d = decide(out.teacher, out.student, cfg, _rng(cfg.seed, key, r))
+            d = decide(out.teacher, out.student, cfg, _rng(cfg.seed, key, r), correct(key) if correct else frozenset())
             if d.stop or last:
                 out.reason = d.reason if d.stop else "budget"
             else:

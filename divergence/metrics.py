@@ -173,8 +173,9 @@ def distribution_metrics(p: Counts, q: Counts) -> dict[str, float]:
     return {name: fn(p, q) for name, fn in METRIC_FUNCTIONS.items()}
 
 
-def zero_delta(p: Counts, q: Counts) -> bool:
-    """Whether two empirical distributions are identical (same classes, same proportions)."""
+def identical(p: Counts, q: Counts) -> bool:
+    """Whether two empirical distributions are identical (same classes, same proportions). This is not
+    zero-delta: two samplers of one model rarely agree exactly (see divergence.null.p_same)."""
     a, b = _aligned(p, q)
     return bool(np.all(a * b.sum() == b * a.sum()))
 

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deltaprompts.divergence.adaptive import STOP_REASONS
 from deltaprompts.divergence.metrics import (
@@ -20,8 +20,14 @@ from deltaprompts.divergence.metrics import (
     distribution,
     distribution_metrics,
     token_kl,
-    zero_delta,
+    identical,
 )
+from deltaprompts.divergence.null import SAME_LEVEL, p_same, posterior
+
+#: How screen decides keep/drop on a distribution metric (see `keep_decision`).
+KEEP_RULES = ("debiased", "confident", "plugin")
+#: The rule screen uses unless told otherwise.
+DEFAULT_RULE = "debiased"
 
 Role = Literal["teacher", "student"]
 
@@ -90,10 +96,37 @@ class Delta(BaseModel):
     ci: tuple[float, float] = Field(description="Percentile bootstrap interval of `value`.")
     ci_level: float
     bootstrap: int = Field(description="Bootstrap resamples behind `ci`.")
-    zero_delta: bool = Field(description="The two empirical answer distributions are identical.")
+    identical: bool = Field(description="The two empirical answer distributions are identical (same classes, "
+                            "same proportions).")
+    p_same: float = Field(ge=0.0, le=1.0, description="Exact permutation p-value of 'teacher and student share one "
+                          "answer distribution' (TV statistic; divergence.null.p_same).")
+    zero_level: float = Field(default=SAME_LEVEL, gt=0.0, lt=1.0, description="Level of the zero-delta test.")
+    zero_delta: bool = Field(description="Teacher and student are indistinguishable at `zero_level`: "
+                             "p_same > zero_level.")
+    debiased: dict[str, float] = Field(description="Posterior mean of each distribution metric (tv, js, kl): Δ "
+                                       "with the sampling noise of finite k taken out (divergence.null.posterior).")
+    lower: dict[str, float] = Field(description="One-sided lower bound of each debiased metric at `ci_level`.")
     rounds: int = Field(description="Sampling rounds used (1 for a fixed run).")
     stop: str = Field(description=f"Why sampling stopped: one of {', '.join(STOP_REASONS)}.")
     simulated: bool = Field(default=False, description="True when a model was a simulation (sim: backend).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_statistics(cls, data: Any) -> Any:
+        """Deltas written before p_same existed: `zero_delta` then meant identical; the test, the
+        debiased metrics and their bounds are computed from the stored counts (a pure function of them)."""
+        if isinstance(data, dict) and "p_same" not in data and isinstance(data.get("teacher"), dict) \
+                and isinstance(data.get("student"), dict) and data["teacher"] and data["student"]:
+            data = dict(data)
+            stats = null_statistics(data["teacher"], data["student"], level=float(data.get("ci_level", 0.95)),
+                                    zero_level=SAME_LEVEL)
+            data.update(stats)
+        return data
+
+    def decide(self, rule: str, metric: str, min_delta: float, min_teacher_acc: float = 0.0) -> str:
+        """Keep or drop under a screen rule: "kept", or why not ("zero_delta", "low_delta",
+        "teacher_wrong"). See `keep_decision`."""
+        return keep_decision(self, rule, metric, min_delta, min_teacher_acc)
 
 
 class FamilyRow(BaseModel):
@@ -103,7 +136,8 @@ class FamilyRow(BaseModel):
     scored: int
     zero_delta: int
     kept: int
-    mean_delta: float
+    mean_delta: float = Field(description="Mean plug-in Δ.")
+    mean_debiased: float | None = Field(default=None, description="Mean debiased Δ (distribution metrics).")
     teacher_accuracy: float
     student_accuracy: float
 
@@ -114,6 +148,7 @@ class ScreenReport(BaseModel):
     source: str
     out: str
     metric: str
+    rule: str = Field(default="plugin", description=f"The keep rule: one of {', '.join(KEEP_RULES)} (keep_decision).")
     min_delta: float
     min_teacher_acc: float
     items: int
@@ -132,11 +167,14 @@ class ScreenReport(BaseModel):
 
     def text_table(self) -> str:
         """The per-family figures as a fixed-width text table."""
-        head = f"{'family':<24}{'scored':>8}{'zero-Δ':>9}{'kept':>8}{'mean Δ':>9}{'T acc':>8}{'S acc':>8}"
-        lines = [head, "-" * len(head)]
+        head = (f"{'family':<24}{'scored':>8}{'zero-Δ':>9}{'kept':>8}{'mean Δ':>9}{'debiased':>10}"
+                f"{'T acc':>8}{'S acc':>8}")
+        lines = [f"rule: {self.rule}, {self.metric} >= {self.min_delta:g}, teacher accuracy >= {self.min_teacher_acc:g}",
+                 head, "-" * len(head)]
         for r in self.families:
+            deb = "-" if r.mean_debiased is None else f"{r.mean_debiased:.3f}"
             lines.append(f"{r.family:<24}{r.scored:>8}{r.zero_delta / r.scored:>9.1%}{r.kept / r.scored:>8.1%}"
-                         f"{r.mean_delta:>9.3f}{r.teacher_accuracy:>8.2f}{r.student_accuracy:>8.2f}")
+                         f"{r.mean_delta:>9.3f}{deb:>10}{r.teacher_accuracy:>8.2f}{r.student_accuracy:>8.2f}")
         return "\n".join(lines)
 
 
@@ -148,10 +186,10 @@ def item_seed(seed: int, item: str) -> int:
 def make_delta(
     teacher: SampleSet, student: SampleSet, *, family: str, question_family: str, metric: str = "tv",
     forced: Sequence[ForcedScore] = (), bootstrap: int = 1000, level: float = 0.95, seed: int = 0,
-    rounds: int = 1, stop: str = "fixed", simulated: bool = False,
+    rounds: int = 1, stop: str = "fixed", simulated: bool = False, zero_level: float = SAME_LEVEL,
 ) -> Delta:
     """The Delta of one item from both models' samples; `forced` (teacher-forced scores of the
-    teacher's samples) adds token_kl. Raises UserError for empty sample sets or mismatched items,
+    teacher's samples) adds token_kl; `zero_level` is the zero-delta test's level. Raises UserError for empty sample sets or mismatched items,
     UnknownNameError for a metric outside tv/js/kl."""
     from deltaprompts.errors import UserError
 
@@ -168,13 +206,56 @@ def make_delta(
         values["token_kl"] = token_kl([f.teacher_logprob for f in forced], [f.student_logprob for f in forced])
     ci = bootstrap_ci(teacher.classes, student.classes, metric, b=bootstrap, level=level,
                       seed=item_seed(seed, teacher.item))
+    stats = null_statistics(t, s, level=level, zero_level=zero_level)
     return Delta(
         item=teacher.item, family=family, question_family=question_family, metric=metric, value=values[metric],
         values=values, teacher=t, student=s, teacher_accuracy=accuracy(teacher.scores),
         student_accuracy=accuracy(student.scores), n_teacher=len(teacher.samples), n_student=len(student.samples),
-        ci=ci, ci_level=level, bootstrap=bootstrap, zero_delta=zero_delta(t, s), rounds=rounds, stop=stop,
-        simulated=simulated,
+        ci=ci, ci_level=level, bootstrap=bootstrap, **stats, rounds=rounds, stop=stop, simulated=simulated,
     )
+
+
+def null_statistics(t: dict[str, int], s: dict[str, int], *, level: float = 0.95,
+                    zero_level: float = SAME_LEVEL) -> dict[str, Any]:
+    """The fields of a Delta that separate the models from the dice: identical, p_same, zero_level,
+    zero_delta, debiased and lower (see divergence.null)."""
+    classes = sorted(set(t) | set(s))
+    ct, cs = [t.get(c, 0) for c in classes], [s.get(c, 0) for c in classes]
+    p = p_same(ct, cs)
+    debiased, lower = {}, {}
+    for m in DISTRIBUTION_METRICS:
+        debiased[m], lower[m] = posterior(m, ct, cs, level=level)
+    return {"identical": identical(t, s), "p_same": p, "zero_level": zero_level, "zero_delta": p > zero_level,
+            "debiased": debiased, "lower": lower}
+
+
+def keep_decision(d: Delta, rule: str, metric: str, min_delta: float, min_teacher_acc: float = 0.0) -> str:
+    """Whether screen keeps an item: "kept", or the reason it does not ("zero_delta", "low_delta",
+    "teacher_wrong"). Rules for the distribution metrics (tv, js, kl):
+
+    - debiased (default): the item is not zero-delta (p_same <= zero_level) and its debiased Δ is at
+      least `min_delta` (with `min_delta` <= 0 zero-delta items are kept too, as by the other rules);
+    - confident: the lower bound of the debiased Δ is at least `min_delta` (P(Δ >= min_delta) >= ci_level);
+    - plugin: the plug-in Δ of the samples is at least `min_delta` (the rule before the debiasing;
+      it keeps items on sampling noise at small k).
+
+    `gap` and `token_kl` are unbiased means already: every rule compares their value, and debiased
+    and confident also drop zero-delta items. Then the teacher's accuracy must reach `min_teacher_acc`.
+    Raises UserError for an unknown rule."""
+    from deltaprompts.errors import UnknownNameError
+
+    if rule not in KEEP_RULES:
+        raise UnknownNameError("keep rule", str(rule), KEEP_RULES)
+    distribution_metric = metric in DISTRIBUTION_METRICS
+    if rule == "plugin" or not distribution_metric:
+        high = d.values[metric] >= min_delta and (rule == "plugin" or not d.zero_delta)
+    elif rule == "debiased":  # a threshold <= 0 asks for no divergence at all: zero-delta items pass it
+        high = d.debiased[metric] >= min_delta and (min_delta <= 0 or not d.zero_delta)
+    else:
+        high = d.lower[metric] >= min_delta
+    if not high:
+        return "zero_delta" if d.zero_delta else "low_delta"
+    return "kept" if d.teacher_accuracy >= min_teacher_acc else "teacher_wrong"
 
 
 class JsonlLog:

@@ -124,6 +124,8 @@ class ScreenConfig(_Section):
 
     min_delta: float | None = Field(default=None, ge=0.0, description="Default: the metric's default threshold.")
     min_teacher_acc: float = Field(default=0.5, ge=0.0, le=1.0)
+    rule: Literal["debiased", "confident", "plugin"] = Field(
+        default="debiased", description="Keep rule (divergence.records.keep_decision): debiased, confident or plugin.")
     keep_seed: bool = Field(default=True, description="Kept seed items join the output set (as round 0).")
 
 

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field
 
-from deltaprompts.divergence.records import Delta
+from deltaprompts.divergence.records import DEFAULT_RULE, Delta
 from deltaprompts.errors import UserError
 from deltaprompts.pipeline.config import MineConfig
 from deltaprompts.pipeline.stats import wilson
@@ -92,11 +92,13 @@ class MineReport(BaseModel):
     simulated: bool = False
 
 
-def is_event(d: Delta, event: str, metric: str, min_delta: float, min_teacher_acc: float) -> bool:
-    """delta: screen would keep the item; failure: the student is mostly wrong, the teacher mostly right."""
+def is_event(d: Delta, event: str, metric: str, min_delta: float, min_teacher_acc: float,
+             rule: str = DEFAULT_RULE) -> bool:
+    """delta: screen would keep the item (under `rule`); failure: the student is mostly wrong, the
+    teacher mostly right."""
     if event == "failure":
         return d.student_accuracy < 0.5 <= d.teacher_accuracy
-    return d.values[metric] >= min_delta and d.teacher_accuracy >= min_teacher_acc
+    return d.decide(rule, metric, min_delta, min_teacher_acc) == "kept"
 
 
 def _knob_conditions(values: list[Any], bins: int) -> list[KnobCondition]:
@@ -127,7 +129,7 @@ def _summary(p: Pattern, event: str) -> str:
 
 
 def mine_patterns(items: Sequence[Item], deltas: dict[str, Delta], cfg: MineConfig, metric: str, min_delta: float,
-                  min_teacher_acc: float) -> MineReport:
+                  min_teacher_acc: float, rule: str = DEFAULT_RULE) -> MineReport:
     """Rank the failure patterns of scored items (see the module docstring). Candidates are a family
     with up to `cfg.max_conditions` of: its question family, a knob value or a knob's quantile bin.
     A candidate with the same items as a more general one, or a refinement of a better-ranked one,
@@ -136,7 +138,7 @@ def mine_patterns(items: Sequence[Item], deltas: dict[str, Delta], cfg: MineConf
     if not scored:
         raise UserError("no item of the run has a Delta: score the run before mining it")
     ds = [deltas[it.id] for it in scored]
-    ev = np.array([is_event(d, cfg.event, metric, min_delta, min_teacher_acc) for d in ds])
+    ev = np.array([is_event(d, cfg.event, metric, min_delta, min_teacher_acc, rule) for d in ds])
     s_err = np.array([1 - d.student_accuracy for d in ds])
     t_err = np.array([1 - d.teacher_accuracy for d in ds])
     dval = np.array([d.values[metric] for d in ds])
@@ -239,7 +241,8 @@ def read_patterns(root: Path | str) -> MineReport:
 
 
 def mine_run(run_dir: Path | str, out_dir: Path | str, cfg: MineConfig, *, min_delta: float | None = None,
-             min_teacher_acc: float = 0.5, describe_with: Any = None, seed: int = 0) -> MineReport:
+             min_teacher_acc: float = 0.5, describe_with: Any = None, seed: int = 0,
+             rule: str = DEFAULT_RULE) -> MineReport:
     """Mine the scored run at `run_dir`; write `patterns.json` and `patterns.txt` to `out_dir`.
     `describe_with` (a Backend) writes a paragraph for the top patterns. Returns the report.
     Raises UserError for an unscored run."""
@@ -250,7 +253,7 @@ def mine_run(run_dir: Path | str, out_dir: Path | str, cfg: MineConfig, *, min_d
     metric = read_meta(run_dir).get("metric", "tv")
     threshold = DEFAULT_THRESHOLDS.get(metric, 0.3) if min_delta is None else min_delta
     items = list(RunStore(run_dir).iter_items())
-    report = mine_patterns(items, deltas, cfg, metric, threshold, min_teacher_acc)
+    report = mine_patterns(items, deltas, cfg, metric, threshold, min_teacher_acc, rule)
     if describe_with is not None and cfg.describe:
         from deltaprompts.pipeline.describe import describe_patterns
 

@@ -38,7 +38,7 @@ def score_stage(cfg: PipelineConfig, run_dir: Path, teacher: Backend, student: B
     return score_run(run_dir, teacher, student, k=m.k, adaptive=m.adaptive, metric=m.metric,
                      threshold=cfg.keep_threshold(), sampling=sampling,
                      prompt_format=m.prompt_format, cache_path=cache_path(cfg), batch_size=m.batch_size,
-                     seed=cfg.random_seed)
+                     seed=cfg.random_seed, min_teacher_acc=cfg.screen.min_teacher_acc if m.adaptive else 0.0)
 
 
 def screen_stage(cfg: PipelineConfig, run_dir: Path, out: Path) -> Any:
@@ -49,7 +49,8 @@ def screen_stage(cfg: PipelineConfig, run_dir: Path, out: Path) -> Any:
     done = out / "report" / "screen.json"
     if (out / "manifest.json").exists() and done.exists():
         return ScreenReport.model_validate_json(done.read_text())
-    return screen_run(run_dir, out, cfg.keep_threshold(), cfg.screen.min_teacher_acc, overwrite=out.exists())
+    return screen_run(run_dir, out, cfg.keep_threshold(), cfg.screen.min_teacher_acc, overwrite=out.exists(),
+                      rule=cfg.screen.rule)
 
 
 def mine_stage(cfg: PipelineConfig, root: Path, teacher: Backend | None) -> Any:
@@ -67,7 +68,8 @@ def mine_stage(cfg: PipelineConfig, root: Path, teacher: Backend | None) -> Any:
         close = describer.close
     try:
         return mine_run(root / "seed", root / MINE_DIR, cfg.mine, min_delta=cfg.keep_threshold(),
-                        min_teacher_acc=cfg.screen.min_teacher_acc, describe_with=describer, seed=cfg.random_seed)
+                        min_teacher_acc=cfg.screen.min_teacher_acc, describe_with=describer, seed=cfg.random_seed,
+                        rule=cfg.screen.rule)
     finally:
         if close:
             close()

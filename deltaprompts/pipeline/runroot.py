@@ -129,7 +129,8 @@ def update_manifest(cfg: PipelineConfig, root: Path, status: str, stopped: str |
     manifest.update(status=status, counts={"items": n, "images": len(images), "families": dict(sorted(fams.items())),
                                            "question_families": dict(sorted(qfams.items()))},
                     rejections=dict(sorted(rejections.items())),
-                    screen={"metric": meta.get("metric", cfg.models.metric), "min_delta": cfg.keep_threshold(),
+                    screen={"metric": meta.get("metric", cfg.models.metric), "rule": cfg.screen.rule,
+                            "min_delta": cfg.keep_threshold(),
                             "min_teacher_acc": cfg.screen.min_teacher_acc, "dropped": dict(sorted(dropped.items()))})
     manifest["pipeline"].update(rounds_done=[r["round"] for r in rows], stopped=stopped)
     if status == "complete":

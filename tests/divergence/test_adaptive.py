@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from deltaprompts.divergence import AdaptiveConfig, answer_class, decide, distribution, sample_rounds, schedule
-from deltaprompts.divergence.adaptive import predictive_interval, shared_probability
-from deltaprompts.divergence.metrics import total_variation
+from deltaprompts.divergence.adaptive import keeps, predictive_interval, shared_probability
 from deltaprompts.errors import UnknownNameError, UserError
 from deltaprompts.models.base import Message, Request, Sampling
 from deltaprompts.models.specs import load_backend
@@ -39,12 +38,22 @@ def test_unanimous_samples_on_one_class_stop_as_zero_delta():
 
 def test_disjoint_unanimous_samples_stop_above_the_threshold():
     d = decide(list("AAAA"), list("BBBB"), AdaptiveConfig(threshold=0.3), rng())
-    assert d.stop and d.reason == "above" and d.interval[0] >= 0.3
+    assert d.stop and d.reason == "above" and d.p_keep >= 0.9
+    # and screen keeps what the samples show: distinguishable, debiased Δ above the threshold
+    assert keeps([4, 0], [0, 4], 4, AdaptiveConfig(threshold=0.3))
 
 
 def test_nearly_identical_peaked_samples_stop_below_after_two_rounds():
     d = decide(list("AAAAAAAA"), list("AAAAAAAB"), AdaptiveConfig(threshold=0.3), rng())
-    assert d.stop and d.reason == "below" and d.interval[1] < 0.3
+    assert d.stop and d.reason == "below" and d.p_keep <= 0.1
+
+
+def test_a_teacher_that_keeps_failing_stops_the_item_when_screen_needs_it_right():
+    # Disjoint samples would be kept, but the teacher's class is not the right one.
+    cfg = AdaptiveConfig(threshold=0.3, min_teacher_acc=0.5)
+    d = decide(list("AAAA"), list("BBBB"), cfg, rng(), correct={"B"})
+    assert d.stop and d.reason == "below"
+    assert decide(list("AAAA"), list("BBBB"), cfg, rng(), correct={"A"}).reason == "above"
 
 
 def test_ambiguous_samples_continue_and_the_budget_stops_them():
@@ -54,11 +63,17 @@ def test_ambiguous_samples_continue_and_the_budget_stops_them():
     assert full.stop and full.reason == "budget"
 
 
-def test_a_stop_never_contradicts_the_metric_measured_so_far():
-    # The interval may say "below" while 4 samples measure tv 0.25 >= a 0.2 threshold: it must continue.
-    cfg = AdaptiveConfig(threshold=0.2, level=0.5)
-    d = decide(list("AAAA"), list("AAAB"), cfg, rng())
-    assert not (d.reason == "below" and total_variation(distribution("AAAA"), distribution("AAAB")) >= 0.2)
+def test_a_stop_never_contradicts_the_decision_on_the_samples_so_far():
+    # With a lax level the prediction alone would stop many items; a stop must still agree with
+    # what screen decides on the samples drawn.
+    cfg = AdaptiveConfig(threshold=0.1, level=0.51)
+    for t, s in [("AAAA", "BBBB"), ("AAAB", "ABBB"), ("AAAA", "AAAB"), ("AABB", "BBBB"), ("ABCD", "ABCD")]:
+        d = decide(list(t), list(s), cfg, rng())
+        counts = ([t.count(c) for c in "ABCD"], [s.count(c) for c in "ABCD"])
+        if d.reason == "above":
+            assert keeps(*counts, 4, cfg)
+        if d.reason == "below":
+            assert not keeps(*counts, 4, cfg)
 
 
 def test_shared_probability_follows_the_evidence():
@@ -124,8 +139,10 @@ def _simulated(n, adaptive):
             rows.append([[answer_class(c.text, "string") for c in row] for row in done])
         return rows[0], rows[1]
 
-    cfg = AdaptiveConfig(rounds=schedule(16), threshold=0.3)
-    return sample_rounds(list(reqs), draw, cfg, adaptive=adaptive), teacher.completions + student.completions
+    return sample_rounds(list(reqs), draw, CFG, adaptive=adaptive), teacher.completions + student.completions
+
+
+CFG = AdaptiveConfig(rounds=schedule(16), threshold=0.3)
 
 
 def test_adaptive_sampling_agrees_with_fixed_k16_at_a_fraction_of_the_calls():
@@ -134,8 +151,10 @@ def test_adaptive_sampling_agrees_with_fixed_k16_at_a_fraction_of_the_calls():
     assert fixed_calls == 300 * 16 * 2
     assert adapt_calls / fixed_calls < 0.6
 
-    def keep(o):
-        return total_variation(distribution(o.teacher), distribution(o.student)) >= 0.3
+    def keep(o):  # screen's default rule on the samples (teacher accuracy not required here)
+        t, s = distribution(o.teacher), distribution(o.student)
+        classes = sorted(set(t) | set(s))
+        return keeps([t.get(c, 0) for c in classes], [s.get(c, 0) for c in classes], 0, CFG)
 
     agree = sum(keep(f) == keep(a) for f, a in zip(fixed, adapt)) / 300
     assert agree >= 0.93

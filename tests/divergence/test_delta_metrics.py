@@ -17,7 +17,7 @@ from deltaprompts.divergence import (
     kl_smoothed,
     token_kl,
     total_variation,
-    zero_delta,
+    identical,
 )
 from deltaprompts.errors import UnknownNameError, UserError
 
@@ -75,11 +75,11 @@ def test_unknown_metric_names_the_allowed_ones():
         bootstrap_ci(["A"], ["B"], "tvd")
 
 
-def test_zero_delta_means_identical_empirical_distributions():
-    assert zero_delta({"A": 4}, {"A": 4})
-    assert zero_delta({"A": 2, "B": 2}, {"A": 1, "B": 1})  # same proportions
-    assert not zero_delta({"A": 4}, {"A": 3, "B": 1})
-    assert not zero_delta({"A": 1}, {"B": 1})
+def test_identical_means_same_classes_in_same_proportions():
+    assert identical({"A": 4}, {"A": 4})
+    assert identical({"A": 2, "B": 2}, {"A": 1, "B": 1})  # same proportions
+    assert not identical({"A": 4}, {"A": 3, "B": 1})
+    assert not identical({"A": 1}, {"B": 1})
     values = distribution_metrics({"A": 3, UNPARSEABLE: 1}, {UNPARSEABLE: 1, "A": 3})
     assert values == {"tv": 0.0, "js": 0.0, "kl": 0.0}
 
@@ -101,7 +101,7 @@ def test_metric_bounds_and_symmetry(t, s):
     assert 0.0 <= js <= tv + 1e-12 <= 1.0 + 1e-12  # JS (bits) never exceeds TV
     assert tv == pytest.approx(total_variation(q, p)) and js == pytest.approx(jensen_shannon(q, p))
     assert kl_smoothed(p, q) >= 0.0
-    assert (tv == 0.0) == zero_delta(p, q)
+    assert (tv == 0.0) == identical(p, q)
 
 
 @given(st.lists(st.sampled_from("ABC"), min_size=1, max_size=10),

@@ -80,7 +80,9 @@ def test_score_writes_samples_deltas_and_meta(run):
     for d in deltas.values():
         assert sum(d.teacher.values()) == d.n_teacher == 8 and sum(d.student.values()) == d.n_student == 8
         assert d.value == d.values["tv"] == pytest.approx(total_variation(d.teacher, d.student))
-        assert d.zero_delta == (d.teacher == d.student) and d.simulated and d.stop == "fixed" and d.rounds == 1
+        assert d.identical == (d.teacher == d.student) and d.simulated and d.stop == "fixed" and d.rounds == 1
+        assert d.zero_delta == (d.p_same > d.zero_level == 0.05)
+        assert 0.0 <= d.lower["tv"] <= d.debiased["tv"] <= 1.0
         assert d.ci[0] <= d.value <= d.ci[1] and d.bootstrap == 1000
         assert d.values["gap"] == pytest.approx(d.teacher_accuracy - d.student_accuracy)
         assert "token_kl" in d.values and d.family == "scene.shapes" == items[d.item].family
@@ -92,7 +94,8 @@ def test_shared_mixtures_still_differ_because_the_seeds_differ(run):
     score_run(run, t, s, k=8)
     deltas = read_deltas(run).values()
     assert all(d.values["token_kl"] == pytest.approx(0.0) for d in deltas)  # identical mixtures
-    assert sum(not d.zero_delta for d in deltas) >= 6  # but independent samples
+    assert sum(not d.identical for d in deltas) >= 6  # but independent samples differ,
+    assert sum(d.zero_delta for d in deltas) >= 10  # which the zero-delta test puts down to chance
 
 
 def test_a_second_score_run_makes_no_model_call(run):
@@ -196,8 +199,9 @@ def test_screen_keeps_high_delta_items_in_a_new_run_with_a_report(run, tmp_path)
     score_run(run, *models(), k=8)
     deltas = read_deltas(run)
     out = tmp_path / "kept"
-    rep = screen_run(run, out, min_delta=0.25, min_teacher_acc=0.1)
+    rep = screen_run(run, out, min_delta=0.25, min_teacher_acc=0.1, rule="plugin")
     want = {i for i, d in deltas.items() if d.values["tv"] >= 0.25 and d.teacher_accuracy >= 0.1}
+    assert rep.rule == "plugin" and "rule: plugin" in (out / "report/screen.txt").read_text()
     assert rep.kept == len(want) and rep.scored == 12 and rep.unscored == 0
     assert rep.zero_delta == sum(d.zero_delta for d in deltas.values())
     assert rep.zero_delta_fraction == pytest.approx(rep.zero_delta / 12)

@@ -69,7 +69,7 @@ def test_scored_run_gets_every_plot_and_a_gallery_sorted_by_delta(scored_run, tm
     assert all((path.parent / src).is_file() for src in page.images)
     assert len([s for s in page.images if "/images/" in s]) == 10 and "Kept items by Δ" in html
     assert f"split: train {len(split.train)}, eval {len(split.eval)}" in html
-    shown = [float(v) for v in re.findall(r"Δ = ([0-9.]+) \(tv\)", html)]
+    shown = [float(v) for v in re.findall(r"Δ = ([0-9.]+) \(tv, debiased\)", html)]
     assert len(shown) == 10 and shown == sorted(shown, reverse=True)
     assert rejections(manifest)["screen: zero_delta"] == 3 and rejections(manifest)["screen: low_delta"] == 2
     for png in (run / "report" / "plots").glob("*.png"):

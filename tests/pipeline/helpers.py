@@ -18,7 +18,7 @@ def small_config(out: Path, **sections: Any) -> Any:
     """A fast config: scene.shapes seeds over two knob cells, sim models, two rounds of 8 items."""
     data: dict[str, Any] = {
         "out": str(out), "rounds": 2, "random_seed": 3,
-        "models": {"teacher": TEACHER, "student": STUDENT, "k": 4},
+        "models": {"teacher": TEACHER, "student": STUDENT, "k": 8},  # k=4 is too few for the zero-delta test
         "seed": {"generate": {"families": ["scene.shapes"], "n": 24, "cells": 2,
                               "vary": {"scene.shapes:n_objects": [3, 8]}}},
         "mine": {"min_support": 3},

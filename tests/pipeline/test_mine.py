@@ -71,7 +71,7 @@ def test_mine_finds_a_planted_question_family(seed_run, tmp_path):
 
 
 def test_mine_finds_a_planted_knob_range(seed_run, tmp_path):
-    run = scored(seed_run, tmp_path, lambda it: it.spec.knobs["n_objects"] >= 7)
+    run = scored(seed_run, tmp_path, lambda it: it.spec.knobs["n_objects"] >= 7, k=16)  # k=8 is too few to tell
     items = list(RunStore(run).iter_items())
     rep = mine_patterns(items, read_deltas(run), MineConfig(min_support=3, bins=2), "tv", 0.3, 0.5)
     top = rep.patterns[0]
