@@ -4,6 +4,7 @@ Two `sim:` backends (no real model) answer N items from seeded answer mixtures; 
 items (69% by default) is zero-delta: both models share one mixture, often peaked (Dirichlet 0.1
 over 4 classes). Adaptive sampling (the default rounds for k=16: 4 + 4 + 4 + 4) is compared with a
 fixed k=16; sample i of an item is the same in both, so adaptive samples are a prefix of fixed ones.
+Keep/drop is screen's default rule (not zero-delta, debiased Δ >= threshold) on each run's samples.
 Target: at most half the calls of fixed k=16, at least 95% agreement on keep/drop decisions.
 """
 
@@ -13,8 +14,8 @@ import argparse
 import time
 from collections import Counter
 
-from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS, AdaptiveConfig, Outcome, sample_rounds, schedule
-from deltaprompts.divergence.metrics import answer_class, distribution, metric_from_counts
+from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS, AdaptiveConfig, Outcome, keeps, sample_rounds, schedule
+from deltaprompts.divergence.metrics import answer_class, distribution
 from deltaprompts.models.base import Message, Request, Sampling
 from deltaprompts.models.simulated import load_simulated
 
@@ -40,10 +41,11 @@ def _draw(by_key, teacher, student, temperature):
     return draw
 
 
-def _value(o: Outcome, metric: str) -> float:
+def _kept(o: Outcome, cfg: AdaptiveConfig) -> bool:
+    """Screen's default rule on the samples drawn (no teacher-accuracy bar in the simulation)."""
     t, s = distribution(o.teacher), distribution(o.student)
     cls = sorted(set(t) | set(s))
-    return float(metric_from_counts(metric, [t.get(c, 0) for c in cls], [s.get(c, 0) for c in cls]))
+    return keeps([t.get(c, 0) for c in cls], [s.get(c, 0) for c in cls], 0, cfg)
 
 
 def run(n: int, metric: str, threshold: float, level: float, world: str, temperature: float) -> dict:
@@ -51,17 +53,17 @@ def run(n: int, metric: str, threshold: float, level: float, world: str, tempera
     by_key = _requests(n)
     keys = list(by_key)
     figures = {}
+    cfg = AdaptiveConfig(rounds=schedule(16), threshold=threshold, metric=metric, level=level)
     for mode in ("fixed", "adaptive"):
         teacher = load_simulated(f"teacher?skill=0.8&{world}")
         student = load_simulated(f"student?skill=0.3&{world}")
-        cfg = AdaptiveConfig(rounds=schedule(16), threshold=threshold, metric=metric, level=level)
         t0 = time.perf_counter()
         outcomes = sample_rounds(keys, _draw(by_key, teacher, student, temperature), cfg, adaptive=mode == "adaptive")
         figures[mode] = {"calls": teacher.completions + student.completions, "seconds": time.perf_counter() - t0,
                          "outcomes": outcomes}
     fixed, adapt = figures["fixed"]["outcomes"], figures["adaptive"]["outcomes"]
-    keep_f = [_value(o, metric) >= threshold for o in fixed]
-    keep_a = [_value(o, metric) >= threshold for o in adapt]
+    keep_f = [_kept(o, cfg) for o in fixed]
+    keep_a = [_kept(o, cfg) for o in adapt]
     return {
         "calls_fixed": figures["fixed"]["calls"], "calls_adaptive": figures["adaptive"]["calls"],
         "ratio": figures["adaptive"]["calls"] / figures["fixed"]["calls"],
@@ -78,7 +80,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="simulated items")
     ap.add_argument("--metric", default="tv", choices=sorted(DEFAULT_THRESHOLDS))
     ap.add_argument("--threshold", type=float, default=None, help="keep threshold (default: the metric's default)")
-    ap.add_argument("--level", type=float, default=AdaptiveConfig().level, help="stopping-interval level")
+    ap.add_argument("--level", type=float, default=AdaptiveConfig().level, help="stopping confidence")
     ap.add_argument("--zero", type=float, default=0.69, help="share of zero-delta items in the simulation")
     ap.add_argument("--alpha", type=float, default=0.1, help="Dirichlet concentration: small = peaked mixtures")
     ap.add_argument("--seeds", default="0", help="simulation world seeds, comma-separated (one line each)")

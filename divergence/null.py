@@ -62,7 +62,7 @@ def _canonical(ct: Sequence[int], cs: Sequence[int]) -> tuple[tuple[int, int], .
 # --------------------------------------------------------------------------- exact p-value
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262144)
 def _p_same(key: tuple[tuple[int, int], ...]) -> float:
     nt = sum(a for a, _ in key)
     ns = sum(b for _, b in key)
@@ -137,7 +137,9 @@ def _divergence(metric: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def posterior(metric: str, ct: Sequence[int], cs: Sequence[int], *, level: float = 0.95, draws: int = DRAWS,
               prior: float = PRIOR, zero_prior: float = ZERO_PRIOR) -> tuple[float, float]:
-    """The posterior mean of the models' true `metric` and its one-sided lower bound at `level`.
+    """The posterior mean of the models' true `metric` and its one-sided lower bound at `level`
+    (for kl, whose posterior mean is heavy-tailed, the smoothed plug-in KL times the probability
+    that the models differ, with the same lower bound capped at it).
 
     The posterior mixes "shared" (probability `shared_posterior`; the metric is 0) with "apart"
     (each model's distribution over the classes seen drawn from Dirichlet(counts + prior), `draws`
@@ -152,7 +154,7 @@ def posterior(metric: str, ct: Sequence[int], cs: Sequence[int], *, level: float
     return _posterior(metric, _canonical(a, b), float(level), int(draws), float(prior), float(zero_prior))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262144)
 def _posterior(metric: str, key: tuple[tuple[int, int], ...], level: float, draws: int, prior: float,
                zero_prior: float) -> tuple[float, float]:
     if len(key) == 1:  # every answer on one class: nothing says the models differ there
@@ -163,7 +165,14 @@ def _posterior(metric: str, key: tuple[tuple[int, int], ...], level: float, draw
     seed = int.from_bytes(hashlib.blake2b(repr((metric, key)).encode(), digest_size=8).digest(), "little")
     rng = np.random.default_rng(seed)
     apart = _divergence(metric, rng.dirichlet(t + prior, size=draws), rng.dirichlet(s + prior, size=draws))
-    mean = (1.0 - shared) * float(apart.mean())
+    if metric == "kl":
+        # The true KL's posterior is heavy-tailed under a Jeffreys prior (a rare class the student
+        # never showed weighs a lot): the smoothed plug-in KL, shrunk by the evidence of sharing.
+        from deltaprompts.divergence.metrics import metric_from_counts
+
+        mean = (1.0 - shared) * float(metric_from_counts("kl", t, s))
+    else:
+        mean = (1.0 - shared) * float(apart.mean())
     tail = 1.0 - level
     lower = 0.0 if tail <= shared else float(np.quantile(apart, (tail - shared) / (1.0 - shared)))
     return mean, min(lower, mean)
