@@ -42,7 +42,8 @@ DRAWS = 1000
 def check_level(level: float, name: str = "level") -> float:
     """Return `level` if it is a finite number strictly between 0 and 1; raises UserError otherwise."""
     if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:
-        raise UserError(f"{name}={level!r} must be a number strictly between 0 and 1 (e.g. 0.05)")
+        example = "0.05" if "zero" in name else "0.95"
+        raise UserError(f"{name}={level!r} must be a number strictly between 0 and 1 (e.g. {example})")
     return float(level)
 
 
