@@ -172,6 +172,7 @@ def register(app: typer.Typer) -> None:
         limit: Optional[int] = typer.Option(None, "--limit", min=1),
     ) -> None:
         """How much of a dataset teaches nothing: its zero-delta fraction with confidence intervals."""
+        from rich import box
         from rich.table import Table
 
         from deltaprompts.models.base import Sampling
@@ -194,15 +195,15 @@ def register(app: typer.Typer) -> None:
         out.print(f"identical answer distributions: {rep.identical} of {rep.items} = {rep.identical_fraction:.1%} "
                   f"({rep.level:.0%} Wilson {rep.identical_wilson[0]:.1%}-{rep.identical_wilson[1]:.1%})")
         for title, rows in (("family", rep.families), ("question family", rep.question_families)):
-            t = Table(title=f"zero-delta by {title}")
-            for col in (title, "items", "zero-Δ", f"{rep.level:.0%} CI", "identical", f"{rep.level:.0%} CI ",
-                        "mean Δ", "debiased", "T acc", "S acc"):
-                t.add_column(col, justify="left" if col == title else "right")
+            t = Table(title=f"zero-delta by {title} (%, with {rep.level:.0%} Wilson intervals)",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+            t.add_column(title, justify="left", no_wrap=True)
+            for col in ("n", "zero-Δ", "identical", "Δ/debiased", "acc T/S"):  # accuracies in %
+                t.add_column(col, justify="right", no_wrap=True)
             for r in rows:
-                t.add_row(r.group, str(r.items), f"{r.fraction:.1%}", f"{r.ci[0]:.0%}-{r.ci[1]:.0%}",
-                          f"{r.identical_fraction:.1%}", f"{r.identical_ci[0]:.0%}-{r.identical_ci[1]:.0%}",
-                          f"{r.mean_delta:.3f}", f"{r.mean_debiased:.3f}", f"{r.teacher_accuracy:.2f}",
-                          f"{r.student_accuracy:.2f}")
+                t.add_row(r.group, str(r.items), _share(r.fraction, r.ci), _share(r.identical_fraction, r.identical_ci),
+                          f"{r.mean_delta:.2f}/{r.mean_debiased:.2f}",
+                          f"{r.teacher_accuracy * 100:.0f}/{r.student_accuracy * 100:.0f}")
             out.print(t)
         _say_tolerances(rep.tolerances)
         out.print(f"audit: {Path(run) / 'audit.json'}")
@@ -241,3 +242,8 @@ def _say_tolerances(tolerances: dict | None) -> None:
     used = ", ".join(f"{n} {src}" for src, n in tolerances["by_source"].items())
     unknown = f"; unknown ones: {tolerances['unknown']}" if tolerances.get("unknown") else ""
     out.print(f"tolerances (docs/verifiers.md): {used}{unknown}")
+
+
+def _share(fraction: float, ci: tuple[float, float]) -> str:
+    """A share and its interval in percent, compactly: '64 58-69'."""
+    return f"{fraction * 100:.0f} {ci[0] * 100:.0f}-{ci[1] * 100:.0f}"
