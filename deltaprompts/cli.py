@@ -243,8 +243,15 @@ def _register_stage_commands() -> None:
 _register_stage_commands()
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import warnings
+
+    warnings.showwarning = _one_line_warning  # a warning for the user is one line, not a source excerpt
     app()
 
 

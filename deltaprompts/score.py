@@ -305,7 +305,13 @@ def read_deltas(run_dir: Path | str) -> dict[str, Delta]:
     path = scores_dir(run_dir) / "deltas.jsonl"
     if not path.exists():
         raise UserError(f"{run_dir} has no {SCORES_DIR}/deltas.jsonl: run `deltaprompts score {run_dir} ...` first")
-    return dict(JsonlLog(path, Delta, lambda d: d.item).records)
+    log = JsonlLog(path, Delta, lambda d: d.item, repair=False)
+    if log.torn:
+        import warnings
+
+        warnings.warn(f"{path}: its last line is cut off ({log.torn} bytes: a score run killed mid-write, or one "
+                      f"still running) and was left out; `deltaprompts score` on the run repairs it", stacklevel=2)
+    return dict(log.records)
 
 
 def read_meta(run_dir: Path | str) -> dict[str, Any]:

@@ -260,13 +260,15 @@ def keep_decision(d: Delta, rule: str, metric: str, min_delta: float, min_teache
 
 class JsonlLog:
     """An append-only JSONL file of records, safe against a kill: each append is flushed and
-    fsynced, and a partial last line (a kill mid-write) is cut off when the file is opened again.
+    fsynced, and a partial last line (a kill mid-write) is cut off when a writer opens the file
+    again; a reader (`repair=False`) leaves it in place and counts its bytes in `torn`.
     Records are keyed by `key(record)`; the first record with a key wins, so nothing is duplicated."""
 
-    def __init__(self, path: Path, model: type[BaseModel], key: Callable[[Any], Hashable]):
-        self.path, self.model, self.key = Path(path), model, key
+    def __init__(self, path: Path, model: type[BaseModel], key: Callable[[Any], Hashable], *, repair: bool = True):
+        self.path, self.model, self.key, self.repair = Path(path), model, key, repair
         self.records: dict[Hashable, Any] = {}
-        self.repaired = 0  # bytes of a partial last line cut off on open
+        self.repaired = 0  # bytes of a partial last line cut off on open (a writer)
+        self.torn = 0  # bytes of a partial last line left out and left in place (a reader: repair=False)
         if self.path.exists():
             self._load()
 
@@ -276,10 +278,13 @@ class JsonlLog:
         data = self.path.read_bytes()
         cut = data.rfind(b"\n") + 1
         if cut < len(data):  # a partial line after the last newline: written when the run was killed
-            self.repaired = len(data) - cut
-            with self.path.open("r+b") as f:
-                f.truncate(cut)
-                os.fsync(f.fileno())
+            if self.repair:
+                self.repaired = len(data) - cut
+                with self.path.open("r+b") as f:
+                    f.truncate(cut)
+                    os.fsync(f.fileno())
+            else:  # a reader never writes: the line may be one a running writer is still appending
+                self.torn = len(data) - cut
             data = data[:cut]
         for n, line in enumerate(data.decode().splitlines(), 1):
             if not line.strip():

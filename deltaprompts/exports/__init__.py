@@ -41,23 +41,13 @@ class ExportSummary(BaseModel):
 
 def load_deltas(run_dir: Path | str) -> dict[str, Any]:
     """The Delta records of a run by item id ({} when unscored). Read-only: a partial last line
-    (a score stage killed mid-write) is ignored here and repaired by the score stage itself.
-    Raises UserError naming a malformed line."""
-    from deltaprompts.divergence.records import Delta
+    (a score stage killed mid-write) is left out with a warning and repaired by the score stage
+    itself (`score.read_deltas`). Raises UserError naming a malformed line."""
+    from deltaprompts.score import read_deltas
 
-    path = Path(run_dir) / "scores" / "deltas.jsonl"
-    if not path.exists():
+    if not (Path(run_dir) / "scores" / "deltas.jsonl").exists():
         return {}
-    data = path.read_bytes()
-    out: dict[str, Any] = {}
-    for n, line in enumerate(data[: data.rfind(b"\n") + 1].decode().splitlines(), 1):
-        if line.strip():
-            try:
-                d = Delta.model_validate_json(line)
-            except ValueError as e:
-                raise UserError(f"{path}:{n}: not a valid Delta record: {str(e).splitlines()[0]}") from None
-            out.setdefault(d.item, d)
-    return out
+    return read_deltas(run_dir)
 
 
 def prompt_text(item: Item, prompt_format: str) -> str:

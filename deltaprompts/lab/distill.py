@@ -208,7 +208,7 @@ def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: st
             and (scores / "samples-teacher.jsonl").exists()):
         from deltaprompts.divergence.records import JsonlLog, Sample
 
-        log = JsonlLog(scores / "samples-teacher.jsonl", Sample, lambda s: (s.item, s.index))
+        log = JsonlLog(scores / "samples-teacher.jsonl", Sample, lambda s: (s.item, s.index), repair=False)
         for smp in log.records.values():
             stored.setdefault(smp.item, []).append((smp.text, smp.score))
     out = [(it, a) for it in items for a, score in stored.get(it.id, []) if score >= 1.0]

@@ -161,7 +161,7 @@ def round_row(r: int, gen_manifest: dict[str, Any], report: Any, gen_dir: Path |
         from deltaprompts.divergence.records import JsonlLog
         from deltaprompts.pipeline.synthesize import TeacherRecord
 
-        log = JsonlLog(teacher_log, TeacherRecord, lambda rec: rec.image)
+        log = JsonlLog(teacher_log, TeacherRecord, lambda rec: rec.image, repair=False)
         replies = [x for rec in log.records.values() for x in rec.replies]
         reasons = Counter(x["reason"] for x in replies if x["reason"])
         teacher = {"replies": len(replies), "accepted": sum(not x["reason"] for x in replies), "items": from_teacher,

@@ -254,3 +254,16 @@ def test_cli_score_and_screen(run, tmp_path):
     assert res.exit_code == 2 and "accepted forms" in res.output and "sim:NAME" in res.output
     res = cli.invoke(app, ["score", str(run), "--teacher", TEACHER, "--student", STUDENT, "--metric", "xx", "-q"])
     assert res.exit_code == 2 and "Allowed: js, kl, tv" in res.output
+
+
+def test_readers_leave_a_torn_last_line_in_place_and_say_so(run):
+    score_run(run, *models(), k=4)
+    path = run / "scores/deltas.jsonl"
+    lines_ = path.read_text().splitlines(keepends=True)
+    torn = "".join(lines_[:-1]) + lines_[-1][:30]
+    path.write_text(torn)
+    with pytest.warns(UserWarning, match="last line is cut off"):
+        deltas = read_deltas(run)
+    assert len(deltas) == 11 and path.read_text() == torn  # left out, and the file is not touched
+    score_run(run, *models(), k=4)  # the writer repairs it and scores the item again
+    assert len(read_deltas(run)) == 12 and path.read_text().endswith("\n")
