@@ -44,6 +44,17 @@ def handles_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             msg = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'value'}={x.get('input')!r}: {x['msg']}" for x in e.errors())
             err.print(f"[bold red]error:[/] invalid option: {escape(msg)}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(2) from None
+        except UnicodeDecodeError as e:  # a text read not yet routed through deltaprompts.files.read_text
+            err.print(f"[bold red]error:[/] an input file is not UTF-8 text ({escape(str(e))}); "
+                      "only UTF-8 text files are accepted", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except OSError as e:  # a path the user gave that cannot be read or written (a file, not a folder, ...)
+            if e.filename is None:
+                raise
+            where = f"{e.filename} -> {e.filename2}" if e.filename2 else str(e.filename)
+            err.print(f"[bold red]error:[/] {escape(where)}: {escape(e.strerror or type(e).__name__)}",
+                      highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(2) from None
 
     return wrapper
 
@@ -69,9 +80,11 @@ def generate(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Render a verified visual task suite into a run directory."""
+    from deltaprompts.files import check_out_dir
     from deltaprompts.generate import GenerateConfig, generate as run, resolve_all_knobs, select_families
     from deltaprompts.knobs import parse_knob_args
 
+    check_out_dir(out_dir)
     fams = select_families(_split(family), _split(domain))
     cfg = GenerateConfig(families=fams, n=n, seed=seed, knobs=resolve_all_knobs(fams, parse_knob_args(knob or [])),
                          questions_per_image=questions_per_image, mc_fraction=mc_fraction, shard_size=shard_size,
@@ -170,6 +183,13 @@ def check(
     from deltaprompts.verifiers.checks import CheckConfig
     from deltaprompts.verifiers.run_checks import check_run
 
+    import math
+
+    from deltaprompts.errors import UserError
+
+    for name, value in (("--min-text-px", min_text_px), ("--balance-ratio", balance_ratio)):
+        if not math.isfinite(value) or value < 0:
+            raise UserError(f"{name} {value!r}: must be a finite number >= 0")
     report = check_run(run_dir, CheckConfig(min_text_px=min_text_px, min_visible_px=min_visible_px), balance_ratio)
     t = Table(title=f"checks over {report.items} items in {run_dir}")
     for col in ("check", "pass", "fail", "reasons"):
@@ -180,7 +200,9 @@ def check(
                   ", ".join(f"{r}={c}" for r, c in sorted(fails.items())) or "-")
     out.print(t)
     out.print(f"{report.ill_posed} ill-posed item(s) kept out of {report.items}")
-    if report.ill_posed:
+    for problem in report.problems:
+        out.print(f"run integrity: {problem}", highlight=False, markup=False)
+    if report.ill_posed or report.problems:
         raise typer.Exit(1)
 
 
@@ -199,10 +221,15 @@ def score_answer_cmd(
     opts = None
     if options:
         pairs = [p.split("=", 1) for p in options.split("|")]
-        if any(len(p) != 2 for p in pairs):
-            from deltaprompts.errors import UserError
+        from deltaprompts.errors import UserError
 
+        if any(len(p) != 2 for p in pairs):
             raise UserError(f"--options {options!r}: expected LETTER=text separated by '|', e.g. A=cat|B=dog")
+        letters = [k for k, _ in pairs]
+        twice = sorted({k for k in letters if letters.count(k) > 1})
+        if twice:
+            raise UserError(f"--options {options!r}: letter(s) {', '.join(twice)} given more than once; "
+                            "each letter names one choice")
         opts = dict(pairs)
     res = score_answer_detailed(prediction, ground_truth, answer_type, opts)
     out.print(f"extracted: {extract_answer(prediction)!r}")
@@ -220,6 +247,9 @@ def schema(
     from deltaprompts.records import RECORDS
 
     if out_dir is not None:
+        from deltaprompts.files import check_out_dir
+
+        check_out_dir(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, model in RECORDS.items():
             (out_dir / f"{name}.schema.json").write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")

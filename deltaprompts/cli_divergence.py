@@ -50,7 +50,10 @@ def register(app: typer.Typer) -> None:
         from deltaprompts.models.specs import load_backend
         from deltaprompts.score import score_run
 
+        from deltaprompts.models.prompts import load_format
+
         t, s = load_backend(teacher), load_backend(student)
+        load_format(prompt_format)  # a bad --prompt-format is refused before the run is touched
         try:
             sampling = Sampling(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
         except ValidationError as e:
@@ -69,8 +72,11 @@ def register(app: typer.Typer) -> None:
         if res.simulated:
             out.print("[bold yellow]SIMULATED MODELS[/] (sim: backends): these figures describe no real model.")
         out.print(f"scored {res.scored} items ({res.already_scored} already scored) -> {res.scores_dir}")
-        out.print(f"model calls: teacher {res.completions['teacher']}, student {res.completions['student']} completions"
-                  f" (mean {res.mean_samples:.1f} samples per model per item, budget {k})")
+        called = {r: res.completions[r] - res.from_cache[r] for r in ("teacher", "student")}
+        cached = sum(res.from_cache.values())
+        out.print(f"model calls: teacher {called['teacher']}, student {called['student']} completions"
+                  + (f" ({cached} more answered by the cache)" if cached else "")
+                  + f" (mean {res.mean_samples:.1f} samples per model per item, budget {k})")
         if res.stops:
             out.print("stopped: " + ", ".join(f"{r}={n}" for r, n in res.stops.items()))
         out.print(f"zero-delta: {res.zero_delta} of {res.deltas} items ({res.zero_delta_fraction:.1%}) indistinguishable "

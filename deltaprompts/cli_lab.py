@@ -15,6 +15,24 @@ def register(app: typer.Typer) -> None:
     lab = typer.Typer(no_args_is_help=True, help="The toy lab: a tiny trained teacher-student VLM pair.")
     app.add_typer(lab, name="lab")
 
+    def _check_device(device: str) -> None:
+        """`--device` must name a torch device this machine has: cpu, cuda, cuda:N or mps."""
+        import re
+
+        from deltaprompts.errors import UserError
+
+        if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+            raise UserError(f"--device {device!r}: unknown device; allowed: cpu, cuda, cuda:N, mps")
+        if device != "cpu":
+            import torch
+
+            if device == "mps" and not torch.backends.mps.is_available():
+                raise UserError("--device mps: no MPS device here; use --device cpu")
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise UserError(f"--device {device}: no CUDA device here; use --device cpu")
+            if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+                raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here (cuda:0..)")
+
     def _threads(threads: Optional[int]) -> None:
         if threads:
             import torch
@@ -74,9 +92,12 @@ def register(app: typer.Typer) -> None:
         threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
     ) -> None:
         """Distil a teacher into a student on a run's items; saves the student and distill.json."""
+        from deltaprompts.files import check_out_dir
         from deltaprompts.lab.distill import DistillConfig
         from deltaprompts.lab.distill import distill as run
 
+        _check_device(device)
+        check_out_dir(out_dir)
         _threads(threads)
         cfg = DistillConfig(mode=mode, steps=steps, batch=batch, lr=lr, k=k, temperature=temperature,  # type: ignore[arg-type]
                             max_new_tokens=max_new_tokens, seed=seed, device=device, bf16=bf16,

@@ -83,6 +83,15 @@ def register(app: typer.Typer) -> None:
         from deltaprompts.errors import UserError
 
         if config is not None:
+            given = [flag for flag, value, default in (
+                ("SOURCE", source, None), ("--out", out_dir, None), ("--name", name, None),
+                ("--image-column", image_column, "image"), ("--question-column", question_column, "question"),
+                ("--answer-column", answer_column, "answer"), ("--answer-type", answer_type, "infer"),
+                ("--domain", domain, "chart"), ("--split", split, None), ("--tag-column", tag_column or None, None),
+                ("--limit", limit, None)) if value != default]
+            if given:
+                raise UserError(f"--config runs the config's seed stage, so {', '.join(given)} would be ignored: "
+                                "set them in the config (out, seed.external) or drop --config")
             m = config_run(config, "seed", stage_command=True)
             out.print(f"seed stage done under {Path(m['config']['out']) / 'seed'}")
             seed_manifest = Path(m["config"]["out"]) / "seed" / "manifest.json"

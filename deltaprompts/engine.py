@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -11,6 +12,8 @@ from deltaprompts.programs import OPS
 from deltaprompts.records import Facts, Node, Scalar
 
 _SCALARS = {"number", "string", "bool", "value"}
+MAX_PARAM = 1e15
+"""The largest magnitude of a number written in a program (larger is surely a mistake or hostile)."""
 _TOKEN = re.compile(r"\s*(?:(?P<name>[A-Za-z_][\w.]*)|(?P<str>'[^']*'|\"[^\"]*\")|(?P<num>-?\d+(?:\.\d+)?)"
                     r"|(?P<slot>\$\w+)|(?P<punct>[()\[\],=]))")
 
@@ -58,7 +61,14 @@ def parse(text: str) -> Node:
         kind, val = toks[pos]
         pos += 1
         if kind == "num":
-            return float(val) if "." in val else int(val)
+            try:  # a 5,000-digit integer is a ValueError; a long decimal overflows to infinity
+                num = float(val) if "." in val else int(val)
+            except ValueError:
+                num = math.inf
+            if not math.isfinite(num) or abs(num) > MAX_PARAM:
+                raise TemplateError(f"number {val[:20]}{'...' if len(val) > 20 else ''} is too large "
+                                    f"(at most {MAX_PARAM:g} in magnitude) in program {text[:200]!r}")
+            return num
         if kind == "str":
             return val[1:-1]
         if kind in ("name", "slot"):
@@ -125,6 +135,16 @@ def check(node: Node, where: str = "program") -> str:
         val = node.params[key]
         if not (isinstance(val, str) and val.startswith("$")) and val not in allowed:
             raise TemplateError(f"{where}: op {node.op!r} param {key}={val!r}; allowed: {', '.join(allowed)}")
+    for key, kind in spec.params.items():
+        val = node.params[key]
+        if isinstance(val, str) and val.startswith("$"):
+            continue  # a slot: its value is checked when the op runs
+        if kind == "int" and (isinstance(val, bool) or not isinstance(val, int) or not 1 <= val <= MAX_PARAM):
+            raise TemplateError(f"{where}: op {node.op!r} param {key}={val!r}; allowed: a whole number >= 1")
+        if kind == "number" and (isinstance(val, bool) or not isinstance(val, (int, float))
+                                 or not math.isfinite(val) or abs(val) > MAX_PARAM):
+            raise TemplateError(f"{where}: op {node.op!r} param {key}={val!r}; allowed: a finite number "
+                                f"of magnitude at most {MAX_PARAM:g}")
     return spec.output
 
 
@@ -157,7 +177,7 @@ def execute(node: Node, facts: Facts) -> Any:
         return spec.fn(facts, node.params, *inputs)
     except ProgramError:
         raise
-    except (KeyError, TypeError, ValueError) as e:  # a bad param value from a model-written program
+    except (KeyError, TypeError, ValueError, OverflowError) as e:  # a bad param value from a model-written program
         raise ProgramError("bad_param", f"op {node.op!r} with params {node.params}: {e}") from None
 
 

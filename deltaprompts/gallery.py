@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections import defaultdict
 from pathlib import Path
 
+from jinja2.sandbox import SandboxedEnvironment
+
+from deltaprompts.files import check_out_dir
 from deltaprompts.store import RunStore, atomic_write
 
 _CSS = """
@@ -28,22 +30,30 @@ document.querySelectorAll('.card').forEach(c=>c.style.display=(f==='all'||c.data
 """
 
 
-def _card(item: dict, rel_root: str) -> str:
+_PAGE = """<!doctype html><html><head><meta charset='utf-8'><title>deltaprompts run</title><style>{{ css|safe }}</style>
+<script>{{ js|safe }}</script></head><body><header><h1>deltaprompts run: {{ name }}</h1>
+<p>{{ counts.get('items', '?') }} items, {{ counts.get('images', '?') }} images, seed {{ seed }}; showing {{ cards|length }}.</p>
+<details><summary style='font-size:13px;color:#b8c0d0'>command</summary><pre style='color:#dfe3ea;background:none'>{{ command }}</pre></details></header>
+<nav>{% for f in families %}<button data-f="{{ f }}" onclick="pick(this.dataset.f)">{{ f }}</button>{% endfor %}</nav>
+<main>{% for c in cards %}<div class="card" data-family="{{ c.family }}"><a href="{{ c.img }}" target="_blank"><img loading="lazy" src="{{ c.img }}" alt="item {{ c.id }}"></a>
+<div class="body"><div class="q">{{ c.text }}</div><div class="a">Answer: {{ c.answer }}</div>
+<div class="tags">{% for chip in c.chips %}<span>{{ chip }}</span>{% endfor %}</div>
+<details><summary>program</summary><pre>{{ c.program }}</pre></details>
+<details><summary>Facts</summary><pre>{{ c.facts }}</pre></details>
+<div style="font-size:11px;color:#888;margin-top:4px">id {{ c.id }}</div></div></div>
+{% endfor %}</main></body></html>
+"""
+"""The page; every value is autoescaped (a run's items and manifest are data, never markup)."""
+
+
+def _card(item: dict, rel_root: str) -> dict:
     q = item["question"]
     tags = item["tags"]
     chips = [item["family"], tags.get("question_family", ""), q["answer_type"], f"{tags.get('steps', '?')} steps",
              *tags.get("skills", [])]
-    facts = html.escape(json.dumps(item["facts"], indent=1))
-    program = html.escape(json.dumps(q["program"], indent=1))
-    img = html.escape(f"{rel_root}/{item['image']['path']}")
-    return (f'<div class="card" data-family="{html.escape(item["family"])}">'
-            f'<a href="{img}" target="_blank"><img loading="lazy" src="{img}" alt="item {item["id"]}"></a>'
-            f'<div class="body"><div class="q">{html.escape(q["text"])}</div>'
-            f'<div class="a">Answer: {html.escape(q["answer"])}</div>'
-            f'<div class="tags">{"".join(f"<span>{html.escape(str(c))}</span>" for c in chips if c)}</div>'
-            f'<details><summary>program</summary><pre>{program}</pre></details>'
-            f'<details><summary>Facts</summary><pre>{facts}</pre></details>'
-            f'<div style="font-size:11px;color:#888;margin-top:4px">id {item["id"]}</div></div></div>')
+    return {"family": item["family"], "img": f"{rel_root}/{item['image']['path']}", "id": item["id"],
+            "text": q["text"], "answer": q["answer"], "chips": [str(c) for c in chips if c],
+            "program": json.dumps(q["program"], indent=1), "facts": json.dumps(item["facts"], indent=1)}
 
 
 def write_gallery(run_dir: Path | str, limit: int = 500, out: Path | None = None) -> Path:
@@ -64,16 +74,13 @@ def write_gallery(run_dir: Path | str, limit: int = 500, out: Path | None = None
             if per_family[fam] and len(chosen) < limit:
                 chosen.append(per_family[fam].pop(0))
     out = out or store.root / "gallery" / "index.html"
+    check_out_dir(out.parent, "gallery folder")
     rel_root = os.path.relpath(store.root, out.parent)
     families = sorted({c["family"] for c in chosen})
-    buttons = "".join(f'<button data-f="{html.escape(f)}" onclick="pick(this.dataset.f)">{html.escape(f)}</button>'
-                      for f in ["all", *families])
-    counts = manifest.get("counts", {})
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>deltaprompts run</title><style>{_CSS}</style>"
-            f"<script>{_JS}</script></head><body><header><h1>deltaprompts run: {html.escape(str(store.root.name))}</h1>"
-            f"<p>{counts.get('items', '?')} items, {counts.get('images', '?')} images, seed {manifest.get('seed')}; "
-            f"showing {len(chosen)}.</p><details><summary style='font-size:13px;color:#b8c0d0'>command</summary>"
-            f"<pre style='color:#dfe3ea;background:none'>{html.escape(manifest.get('command', ''))}</pre></details></header>"
-            f"<nav>{buttons}</nav><main>{''.join(_card(c, rel_root) for c in chosen)}</main></body></html>")
+    counts = manifest.get("counts")
+    env = SandboxedEnvironment(autoescape=True)
+    page = env.from_string(_PAGE).render(
+        css=_CSS, js=_JS, name=store.root.name, counts=counts if isinstance(counts, dict) else {}, seed=manifest.get("seed"),
+        command=manifest.get("command", ""), families=["all", *families], cards=[_card(c, rel_root) for c in chosen])
     atomic_write(out, page)
     return out

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import itertools
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -19,6 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +33,8 @@ from deltaprompts.knobs import resolve_knobs
 from deltaprompts.questions import QuestionTemplate, load_templates, make_question, templates_for
 from deltaprompts.records import ImageRef, Item, Scalar, Spec
 from deltaprompts.rng import item_rng
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import MAX_ITEMS, RunStore, atomic_write
+from deltaprompts.files import read_text
 from deltaprompts.verifiers.checks import balance, check_item
 
 DOMAINS = ("chart", "document", "scene")
@@ -41,7 +45,7 @@ class GenerateConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     families: list[str]
-    n: int = Field(gt=0, description="Number of items (questions) to write.")
+    n: int = Field(gt=0, le=MAX_ITEMS, description="Number of items (questions) to write.")
     seed: int = 0
     knobs: dict[str, dict[str, Scalar]] = Field(default_factory=dict, description="Resolved knobs per family.")
     questions_per_image: int = Field(default=1, ge=1, le=20)
@@ -110,6 +114,22 @@ def _family(name: str) -> Generator:
 def _close_families() -> None:
     for fam in _FAMILY_CACHE.values():
         fam.close()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: a daemon thread that ends this worker once its parent is gone (a `kill -9`
+    of `generate` would otherwise leave the workers, and the resource tracker, running)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        closer = threading.Thread(target=_close_families, daemon=True)  # a family may own a browser
+        closer.start()
+        closer.join(2.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _plan(cfg: GenerateConfig, image_index: int) -> tuple[str, int]:
@@ -232,9 +252,9 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     `progress(items_done, items_total)` is called as shards finish. Raises UserError for a
     non-empty `out` without resume/overwrite, or a --resume whose config differs.
     """
+    load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before `out` or a worker is made
     store = RunStore(out)
     old = store.prepare(resume=resume, overwrite=overwrite)
-    load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before any worker starts
     cfg_json = json.loads(cfg.model_dump_json())
     if old is not None and old.get("config") != cfg_json:
         diff = sorted(k for k in set(cfg_json) | set(old.get("config", {})) if cfg_json.get(k) != old.get("config", {}).get(k))
@@ -244,24 +264,29 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
                 "seed": cfg.seed, "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     if old is None:
         store.write_manifest(manifest)
-    todo = [k for k in range(cfg.n_shards) if not store.shard_done(k)]
-    done_items = sum(store.shard_stats(k)["items"] for k in range(cfg.n_shards) if k not in todo)
+    done_items = sum(store.shard_stats(k)["items"] for k in range(cfg.n_shards) if store.shard_done(k))
+    todo = (k for k in range(cfg.n_shards) if not store.shard_done(k))  # lazily: memory does not grow with n
     t0 = time.perf_counter()
     if progress:
         progress(done_items, cfg.n)
-    if workers <= 1 or len(todo) <= 1:
+    head = list(itertools.islice(todo, 2))
+    todo = itertools.chain(head, todo)
+    if workers <= 1 or len(head) <= 1:
         for k in todo:
             done_items += run_shard(cfg, k, str(store.root))["items"]
             if progress:
                 progress(done_items, cfg.n)
     else:
         # spawn, not fork: a worker may own a browser (plotly) and must not inherit threads or locks.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(run_shard, cfg, k, str(store.root)) for k in todo}
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+            # a few shards in flight per worker, not one future per shard of the run
+            futures = {pool.submit(run_shard, cfg, k, str(store.root)) for k in itertools.islice(todo, 2 * workers)}
             while futures:
                 finished, futures = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     done_items += fut.result()["items"]
+                futures |= {pool.submit(run_shard, cfg, k, str(store.root)) for k in itertools.islice(todo, len(finished))}
                 if progress:
                     progress(done_items, cfg.n)
     return finalize(store, cfg, manifest | ({"started": old["started"]} if old else {}), time.perf_counter() - t0)
@@ -277,10 +302,13 @@ def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
     if path.exists():
         dropped = set(json.loads(path.read_text())["dropped"])
     else:
-        dropped = balance(list(store.iter_items()), cfg.balance_ratio, cfg.balance_min) if cfg.balance_ratio else set()
+        # what balance reads of each item (id, question family, value), not whole items: a run's Facts stay on disk
+        light = (SimpleNamespace(id=it.id, question=SimpleNamespace(family=it.question.family, value=it.question.value))
+                 for it in store.iter_items())
+        dropped = balance(list(light), cfg.balance_ratio, cfg.balance_min) if cfg.balance_ratio else set()
         atomic_write(path, json.dumps({"ratio": cfg.balance_ratio, "dropped": sorted(dropped)}, indent=0))
     for k in range(cfg.n_shards):
-        lines = store.shard_path(k).read_text().splitlines()
+        lines = read_text(store.shard_path(k)).splitlines()
         keep = [line for line in lines if json.loads(line)["id"] not in dropped]
         stats = store.shard_stats(k)
         removed = stats["items"] - len(keep)  # from the stats, so a kill between the two writes is repaired

@@ -184,7 +184,10 @@ def _argmin(facts: Facts, p: dict, s: list[Entity]) -> Entity:
 @op("nth", ("set",), "entity", {"attr": "str", "n": "int", "order": "str"}, choices={"order": ("desc", "asc")})
 def _nth(facts: Facts, p: dict, s: list[Entity]) -> Entity:
     """The n-th entity (1-based) by attr, largest first (desc) or smallest first (asc); an error on a tie."""
-    return _extreme(s, p["attr"], +1 if p["order"] == "desc" else -1, int(p["n"]))
+    n = p["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ProgramError("bad_param", f"nth needs n, a whole number >= 1, got {n!r}")
+    return _extreme(s, p["attr"], +1 if p["order"] == "desc" else -1, n)
 
 
 @op("query", ("entity",), "value", {"attr": "str"})

@@ -19,15 +19,16 @@ from typing import Any
 import numpy as np
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError, TemplateError
 from deltaprompts.records import AnswerType, Facts, Node, Question, Scalar
+from deltaprompts.sandbox import BoundedSandbox, render_bounded
+from deltaprompts.files import read_text
 from deltaprompts.tolerances import EXACT, NUMERIC_TYPES, Tolerance, needs_decimals, tolerance_for
 
-JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+JINJA = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 @lru_cache(maxsize=4096)
@@ -106,7 +107,7 @@ def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate
     """Load and check one template file; raises TemplateError naming the file and the problem."""
     name = str(path)
     try:
-        raw = yaml.safe_load(text if text is not None else Path(path).read_text())
+        raw = yaml.safe_load(text if text is not None else read_text(path))
     except yaml.YAMLError as e:
         raise TemplateError(f"{name}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
@@ -160,6 +161,11 @@ def _template_files(dirs: Sequence[Path]) -> list[Path]:
 def load_templates(extra_dirs: tuple[str, ...] = ()) -> tuple[QuestionTemplate, ...]:
     """Load the built-in question templates plus any in `extra_dirs`; names must be unique."""
     builtin = Path(str(resources.files("deltaprompts.templates") / "questions"))
+    for d in extra_dirs:
+        if not Path(d).is_dir():
+            what = "is a file, not a folder" if Path(d).exists() else "does not exist"
+            raise TemplateError(f"template folder {d} {what}; --templates takes a folder of question template "
+                                ".yaml files")
     out: dict[str, QuestionTemplate] = {}
     for f in _template_files([builtin, *map(Path, extra_dirs)]):
         tpl = load_template(f)
@@ -302,7 +308,7 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
     k = int(rng.integers(0, len(tpl.phrasings)))
     ctx = {**facts.context, **slots}
     try:
-        text = " ".join(_compiled(tpl.phrasings[k]).render(**ctx).split())
+        text = " ".join(render_bounded(_compiled(tpl.phrasings[k]), ctx).split())
     except Exception as e:  # a phrasing naming a context word this render lacks
         raise TemplateError(f"{tpl.source} (template {tpl.name}) phrasing {k + 1}: {e}") from None
     if tpl.decimals is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,10 +22,36 @@ ANSWER_TYPES: tuple[str, ...] = AnswerType.__args__  # type: ignore[attr-defined
 ToleranceSource = Literal["printed", "computed", "axis", "exact", "unknown", "template"]
 
 
+def non_finite(value: Any, where: str = "value") -> str | None:
+    """Where in a JSON-shaped `value` a NaN or an infinity lies (e.g. ``value['a'][2]``), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for k, v in items:
+        found = non_finite(v, f"{where}[{k!r}]" if isinstance(value, dict) else f"{where}[{k}]")
+        if found:
+            return found
+    return None
+
+
+def _finite(value: Any) -> Any:
+    """A pydantic after-validator: refuse a NaN or an infinity anywhere inside `value`."""
+    found = non_finite(value)
+    if found:
+        raise ValueError(f"{found} is not a finite number (NaN and infinities cannot be stored)")
+    return value
+
+
 class Record(BaseModel):
     """Base of all records: strict about unknown fields, so a typo in a file is an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    # a NaN or an infinity is written as null and could not be read back: refuse it where a record is built
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
     def canonical_json(self) -> str:
         """JSON with sorted keys and no whitespace: the form hashed for ids."""
@@ -40,6 +67,8 @@ class Spec(Record):
     index: int
     knobs: dict[str, Scalar] = Field(default_factory=dict)
     data: dict[str, Any] = Field(description="The family's own parameters (its spec model, dumped).")
+
+    _finite_data = field_validator("data", mode="after")(_finite)
 
     @property
     def key(self) -> str:
@@ -88,7 +117,7 @@ class Facts(Record):
     @classmethod
     def _json_shaped(cls, value: dict[str, Any]) -> dict[str, Any]:
         """Tuples become lists, as they come back from JSON, so a Facts equals its round trip."""
-        return _as_json_shape(value)
+        return _finite(_as_json_shape(value))
 
     def entity(self, entity_id: str) -> Entity:
         """Return the entity with this id; raises KeyError if absent."""
@@ -104,6 +133,16 @@ class Node(Record):
     op: str
     args: list[Node] = Field(default_factory=list)
     params: dict[str, Scalar] = Field(default_factory=dict)
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _finite_params(cls, value: Any) -> Any:
+        """A clear message for a NaN or infinite param (a model-written program may hold one)."""
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(v, float) and not math.isfinite(v):
+                    raise ValueError(f"param {k}={v!r} is not a finite number")
+        return value
 
 
 class Question(Record):
@@ -125,6 +164,8 @@ class Question(Record):
     family: str = Field(description="Question family, e.g. chart.argmax.")
     template: str | None = Field(default=None, description="Template file and phrasing index, if templated.")
     source: Literal["template", "teacher", "external"] = "template"
+
+    _finite_value = field_validator("value", mode="after")(_finite)
 
 
 class ImageRef(Record):
@@ -148,6 +189,8 @@ class Item(Record):
     question: Question
     tags: dict[str, Any] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
+
+    _finite_meta = field_validator("tags", "provenance", mode="after")(_finite)
 
     @staticmethod
     def make_id(spec: Spec, question: Question) -> str:

@@ -9,11 +9,14 @@ the models only for samples not on disk.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,7 @@ from deltaprompts.divergence.records import (
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.models.base import Backend, Completion, Request, Sampling, Scorer
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write, link_or_copy
+from deltaprompts.store import RunStore, atomic_write, confined, link_or_copy
 
 SCORES_DIR = "scores"
 ROLES = ("teacher", "student")
@@ -76,7 +79,10 @@ class ScoreSummary(BaseModel):
     zero_delta: int = Field(description="Deltas whose models are indistinguishable at the zero-delta test's level.")
     zero_delta_fraction: float
     identical: int = Field(description="Deltas whose two empirical answer distributions are identical.")
-    completions: dict[str, int] = Field(description="Completions asked of each model by this call.")
+    completions: dict[str, int] = Field(description="Completions asked of each model by this call (the cache's "
+                                        "answers included).")
+    from_cache: dict[str, int] = Field(default_factory=lambda: {"teacher": 0, "student": 0},
+                                       description="Of those, the completions the response cache answered.")
     stops: dict[str, int] = Field(description="Why sampling stopped, over the items scored by this call.")
     mean_samples: float = Field(description="Mean samples per model per item scored by this call.")
     repaired_bytes: int = Field(description="Bytes of partial lines (from a killed run) cut off on resume.")
@@ -111,26 +117,48 @@ def _check_meta(path: Path, meta: dict[str, Any]) -> None:
                         f"resume, or move {path.parent} away to score again")
 
 
+PREFETCH = 2  # batches whose first round is asked ahead, so the servers never wait for a batch to finish
+DEFAULT_BATCH_SIZE = 256  # items per batch: with teacher and student at once, enough to fill 128 connections each
+
+
+def _concurrently(*calls: Callable[[], Any], at_once: bool = True) -> list[Any]:
+    """Run the calls on threads at once and wait for all of them; raises the first call's error first.
+    Without `at_once`, one after the other (a failure stops the rest)."""
+    if not at_once:
+        return [c() for c in calls]
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(c) for c in calls]
+    return [f.result() for f in futures]
+
+
 class _Sampler:
     """Asks one model for the samples an item lacks and logs each completion before using it."""
 
     def __init__(self, role: str, backend: Backend, sampling: Sampling, log: JsonlLog, items: dict[str, Item],
-                 requests: dict[str, Request]):
+                 requests: dict[str, Request], serial: threading.Lock):
         self.role, self.backend, self.sampling, self.log = role, backend, sampling, log
         self.items, self.requests = items, requests
         self.asked = 0
         self.correct: dict[str, set[str]] = {}  # item -> answer classes seen scoring 1
+        self._graded: dict[tuple[str, str], tuple[str, float]] = {}
+        self._lock = threading.Lock()  # ensure() and fetch() may run on several threads (prefetch)
+        # a backend that is not known to be thread-safe (a local model) is called by one thread at a time
+        self._serial = contextlib.nullcontext() if getattr(backend, "concurrent", False) else serial
 
     def _record(self, item_id: str, c: Completion) -> Sample:
         from deltaprompts.verifiers import score_item_answer
 
-        item = self.items[item_id]
-        return Sample(item=item_id, index=c.index, text=c.text, answer_class=item_answer_class(item, c.text),
-                      score=score_item_answer(item, c.text), logprob=c.logprob, finish_reason=c.finish_reason)
+        graded = self._graded.get((item_id, c.text))
+        if graded is None:  # short answers repeat: grade each distinct text of an item once
+            item = self.items[item_id]
+            graded = self._graded[(item_id, c.text)] = (item_answer_class(item, c.text), score_item_answer(item, c.text))
+        return Sample(item=item_id, index=c.index, text=c.text, answer_class=graded[0], score=graded[1],
+                      logprob=c.logprob, finish_reason=c.finish_reason)
 
     def _keep(self, ids: Sequence[str], asked: Sequence[Sequence[int]],
               results: Sequence[Sequence[Completion]]) -> None:
-        self.log.append(self._record(i, c) for i, idx, comps in zip(ids, asked, results) for c in comps
+        with self._lock:
+            self.log.append(self._record(i, c) for i, idx, comps in zip(ids, asked, results) for c in comps
                         if c.index in idx)
         for item_id, idx, comps in zip(ids, asked, results):
             extra = sorted({c.index for c in comps} - set(idx))
@@ -138,21 +166,30 @@ class _Sampler:
                 raise DeltaError(f"{self.role} model {self.backend.identity} returned sample indices {extra} for "
                                  f"item {item_id}, which were not asked for ({list(idx)}); the rest are kept")
 
-    def ensure(self, ids: Sequence[str], start: int, count: int) -> list[list[str]]:
-        """The answer classes of samples start..start+count-1 of each item, asking only for missing ones."""
+    def fetch(self, ids: Sequence[str], start: int, count: int) -> None:
+        """Ask the model for samples start..start+count-1 of each item that are not logged yet, and log
+        them; the same calls, seeds and indices whichever thread makes them. Raises PartialResults
+        (what came back is logged first)."""
         from deltaprompts.models.wrappers import PartialResults
 
-        wanted = {i: [j for j in range(start, start + count) if (i, j) not in self.log] for i in ids}
+        with self._lock:
+            wanted = {i: [j for j in range(start, start + count) if (i, j) not in self.log] for i in ids}
         todo = [i for i in ids if wanted[i]]
         if todo:
             asked = [wanted[i] for i in todo]
-            self.asked += sum(map(len, asked))
+            with self._lock:
+                self.asked += sum(map(len, asked))
             try:
-                results = self.backend.sample([self.requests[i] for i in todo], self.sampling, asked)
+                with self._serial:
+                    results = self.backend.sample([self.requests[i] for i in todo], self.sampling, asked)
             except PartialResults as e:  # keep what did come back, then let the error through
                 self._keep(todo, asked, e.completions)
                 raise
             self._keep(todo, asked, results)
+
+    def ensure(self, ids: Sequence[str], start: int, count: int) -> list[list[str]]:
+        """The answer classes of samples start..start+count-1 of each item, asking only for missing ones."""
+        self.fetch(ids, start, count)
         out = []
         for i in ids:
             missing = [j for j in range(start, start + count) if (i, j) not in self.log]
@@ -184,7 +221,7 @@ def _forced(teacher: Backend, student: Backend, sets: Sequence[SampleSet], reque
 def score_run(
     run_dir: Path | str, teacher: Backend, student: Backend, k: int = 16, adaptive: bool = False,
     sampling: Sampling | None = None, prompt_format: str = "plain", cache_path: Path | str | None = None,
-    metric: str = "tv", threshold: float | None = None, batch_size: int = 32,
+    metric: str = "tv", threshold: float | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None, *, bootstrap: int = 1000, ci_level: float = 0.95,
     seed: int = 0, zero_level: float = SAME_LEVEL, min_teacher_acc: float = 0.0,
 ) -> ScoreSummary:
@@ -208,8 +245,10 @@ def score_run(
     if threshold is not None:
         check_threshold(threshold)
     store = RunStore(run_dir)
-    store.read_manifest()
-    items = {it.id: it for it in store.iter_items()}
+    from deltaprompts.verifiers.run_checks import verify_run
+
+    # never score against an edited answer, a duplicated line or a shard emptied since the run was made
+    items = {it.id: it for it in verify_run(run_dir)}
     sampling = sampling or Sampling()
     try:
         cfg = AdaptiveConfig(rounds=schedule(k) if adaptive else (k,), metric=metric, seed=seed,
@@ -228,8 +267,11 @@ def score_run(
         teacher, student = CachedBackend(teacher, cache_path), CachedBackend(student, cache_path)
         closers = [teacher.close, student.close]
     try:
-        return _score(store, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size, progress,
-                      adaptive, bootstrap, ci_level, zero_level)
+        summary = _score(store, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size, progress,
+                         adaptive, bootstrap, ci_level, zero_level)
+        if closers:  # completions the cache answered reached no model
+            summary.from_cache = {"teacher": teacher.sample_hits, "student": student.sample_hits}  # type: ignore[attr-defined]
+        return summary
     finally:
         for close in closers:
             close()
@@ -245,9 +287,11 @@ def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: B
     deltas = JsonlLog(out / "deltas.jsonl", Delta, lambda d: d.item)
     forced = JsonlLog(out / "forced.jsonl", ForcedScore, lambda f: (f.item, f.index))
     requests: dict[str, Request] = {}
+    serial = threading.Lock()
     samplers = [
         _Sampler(role, backend, sampling.model_copy(update={"seed": role_seed(sampling.seed, role)}),
-                 JsonlLog(out / f"samples-{role}.jsonl", Sample, lambda s: (s.item, s.index)), items, requests)
+                 JsonlLog(out / f"samples-{role}.jsonl", Sample, lambda s: (s.item, s.index)), items, requests,
+                 serial)
         for role, backend in zip(ROLES, (teacher, student))
     ]
     repaired = sum(log.repaired for log in (deltas, forced, *(s.log for s in samplers)))
@@ -258,37 +302,60 @@ def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: B
     n_samples = 0
     if progress:
         progress(before, len(items))
-    for b in range(0, len(todo), batch_size):
-        batch = todo[b:b + batch_size]
+    batches = [todo[b:b + batch_size] for b in range(0, len(todo), batch_size)]
+    # teacher and student are asked at once when both may be (HTTP servers); otherwise the teacher
+    # first, and a teacher failure asks the student nothing
+    both = all(getattr(m, "concurrent", False) for m in (teacher, student))
+
+    def prepare(batch: list[str]) -> None:
+        """Build the batch's requests and ask both models for its first round (the same calls the
+        rounds would make), while earlier batches are still being sampled."""
         for i in batch:
             requests[i] = build_request(items[i], store.root, prompt_format)
+        _concurrently(lambda: samplers[0].fetch(batch, 0, cfg.rounds[0]),
+                      lambda: samplers[1].fetch(batch, 0, cfg.rounds[0]), at_once=both)
 
-        def draw(ids: Sequence[str], start: int, count: int) -> tuple[list[list[str]], list[list[str]]]:
-            t = samplers[0].ensure(ids, start, count)
-            return t, samplers[1].ensure(ids, start, count)
+    def draw(ids: Sequence[str], start: int, count: int) -> tuple[list[list[str]], list[list[str]]]:
+        _concurrently(lambda: samplers[0].fetch(ids, start, count), lambda: samplers[1].fetch(ids, start, count),
+                      at_once=both)
+        return samplers[0].ensure(ids, start, count), samplers[1].ensure(ids, start, count)
 
-        def correct(key: str) -> set[str]:
-            return samplers[0].correct.get(key, set()) | samplers[1].correct.get(key, set())
+    def correct(key: str) -> set[str]:
+        return samplers[0].correct.get(key, set()) | samplers[1].correct.get(key, set())
 
-        outcomes = sample_rounds(batch, draw, cfg, adaptive=adaptive, correct=correct)
-        sets = [(samplers[0].sample_set(o.key, len(o.teacher)), samplers[1].sample_set(o.key, len(o.student)))
-                for o in outcomes]
-        if can_score:
-            _forced(teacher, student, [t for t, _ in sets], requests, forced)
-        new = []
-        for o, (t, s) in zip(outcomes, sets):
-            item = items[o.key]
-            fs = [forced.records[(o.key, x.index)] for x in t.samples] if can_score else []
-            new.append(make_delta(t, s, family=item.family, question_family=item.question.family, metric=cfg.metric,
-                                  forced=fs, bootstrap=bootstrap, level=ci_level, seed=cfg.seed, rounds=o.rounds,
-                                  stop=o.reason, simulated=meta["simulated"], zero_level=zero_level))
-            stops[o.reason] += 1
-            n_samples += len(o.teacher) + len(o.student)
-        deltas.append(new)
-        for i in batch:
-            requests.pop(i, None)
-        if progress:
-            progress(before + b + len(batch), len(items))
+    ahead: dict[int, Future] = {}
+    # one prefetch thread: batches are asked for in order, so which call fails first does not depend on
+    # thread timing (the batches before a failure keep their Deltas)
+    with ThreadPoolExecutor(1, thread_name_prefix="deltaprompts-prefetch") as pool:
+        try:
+            for n, batch in enumerate(batches):
+                for m in range(n, min(n + 1 + PREFETCH, len(batches))):
+                    if m not in ahead:
+                        ahead[m] = pool.submit(prepare, batches[m])
+                ahead.pop(n).result()
+                outcomes = sample_rounds(batch, draw, cfg, adaptive=adaptive, correct=correct)
+                sets = [(samplers[0].sample_set(o.key, len(o.teacher)), samplers[1].sample_set(o.key, len(o.student)))
+                        for o in outcomes]
+                if can_score:
+                    _forced(teacher, student, [t for t, _ in sets], requests, forced)
+                new = []
+                for o, (t, s) in zip(outcomes, sets):
+                    item = items[o.key]
+                    fs = [forced.records[(o.key, x.index)] for x in t.samples] if can_score else []
+                    new.append(make_delta(t, s, family=item.family, question_family=item.question.family,
+                                          metric=cfg.metric, forced=fs, bootstrap=bootstrap, level=ci_level,
+                                          seed=cfg.seed, rounds=o.rounds, stop=o.reason, simulated=meta["simulated"],
+                                          zero_level=zero_level))
+                    stops[o.reason] += 1
+                    n_samples += len(o.teacher) + len(o.student)
+                deltas.append(new)
+                for i in batch:
+                    requests.pop(i, None)
+                if progress:
+                    progress(before + sum(map(len, batches[:n + 1])), len(items))
+        finally:  # a failure starts no new batch; those in flight finish and keep what they got
+            for f in ahead.values():
+                f.cancel()
     zero = sum(d.zero_delta for d in deltas.records.values())
     return ScoreSummary(
         items=len(items), already_scored=before, scored=len(todo), deltas=len(deltas), zero_delta=zero,
@@ -443,7 +510,8 @@ def screen_run(
     for k, s in enumerate(range(0, len(kept), shard)):
         part = kept[s:s + shard]
         for it in part:
-            link_or_copy(src / it.image.path, tmp / it.image.path)
+            what = f"item {it.id}: image"
+            link_or_copy(confined(src, it.image.path, what), confined(tmp, it.image.path, what))
         out.write_shard(k, [it.model_dump_json() for it in part], {
             "items": len(part), "images": len({it.image.path for it in part}), "rejections": {},
             "families": dict(Counter(it.family for it in part)),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import RunStore, atomic_write, confined
 
 SPLIT_FILE = "split.json"
 SPLITS = ("train", "eval", "all")
@@ -196,7 +196,7 @@ def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:
     eval_ids = sorted(i for i in by_id if unit[i] in chosen)
     train_ids = sorted(set(by_id) - set(eval_ids))
     drawn = len(eval_ids)
-    paths = {it.image.sha256: root / it.image.path for it in items}
+    paths = {it.image.sha256: confined(root, it.image.path, f"item {it.id}: image") for it in items}
     sigs = {sha: image_signature(path) for sha, path in paths.items()}
     texts = {i: normalize_text(it.question.text) for i, it in by_id.items()}
     groups = {i: normalize_text(it.question.answer) if cfg.same_answer else "" for i, it in by_id.items()}

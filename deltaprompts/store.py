@@ -10,10 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from deltaprompts.errors import UserError
+from pydantic import ValidationError
+
+from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.records import Item
+from deltaprompts.files import read_text, text_lines
 
 MANIFEST = "manifest.json"
+MAX_ITEMS = 10_000_000
+"""The most items one run (or one round's budget) may ask for: a larger number is surely a typo."""
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 ITEMS_DIR = "items"
@@ -50,6 +55,19 @@ def link_or_copy(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def confined(root: Path | str, rel: str, what: str) -> Path:
+    """`root / rel` resolved (symlinks followed), refused unless it lies inside `root`: a path read
+    from a run or a data set must not reach outside it (`../`, an absolute path, a symlink out).
+
+    Raises UserError naming `what` (e.g. "item 3f2a...: image") and the path."""
+    base = Path(root).resolve()
+    p = (base / rel).resolve()
+    if p != base and base not in p.parents:
+        raise UserError(f"{what} {rel!r} lies outside {root}; refusing to read it "
+                        "(paths must be relative and stay inside their folder)")
+    return p
 
 
 class RunStore:
@@ -92,7 +110,7 @@ class RunStore:
         """The run's manifest; raises UserError if missing or malformed."""
         path = self.root / MANIFEST
         try:
-            return json.loads(path.read_text())
+            return json.loads(read_text(path))
         except FileNotFoundError:
             raise UserError(f"{self.root} is not a run directory: no {MANIFEST}") from None
         except json.JSONDecodeError as e:
@@ -112,7 +130,16 @@ class RunStore:
         return self.shard_path(k).exists() and self.shard_path(k).with_suffix(".stats.json").exists()
 
     def write_shard(self, k: int, lines: list[str], stats: dict[str, Any]) -> None:
-        """Write shard k's item lines, then its stats; both atomically, stats last."""
+        """Write shard k's item lines, then its stats; both atomically, stats last.
+
+        Raises DeltaError, writing nothing, when a line would not read back as an item."""
+        for n, line in enumerate(lines, 1):
+            try:
+                Item.model_validate_json(line)
+            except ValidationError as e:
+                x = e.errors()[0]
+                raise DeltaError(f"refusing to write {self.shard_path(k)}: line {n} would not read back as an "
+                                 f"item ({'.'.join(map(str, x['loc']))}: {x['msg']})") from None
         atomic_write(self.shard_path(k), "".join(line + "\n" for line in lines))
         atomic_write(self.shard_path(k).with_suffix(".stats.json"), json.dumps(stats, sort_keys=True))
 
@@ -153,11 +180,10 @@ class RunStore:
     def iter_items(self) -> Iterator[Item]:
         """Every item of the run, in shard order; raises UserError naming a malformed line."""
         for path in self.shard_files():
-            with path.open() as f:
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        yield Item.model_validate_json(line)
-                    except ValueError as e:
-                        raise UserError(f"{path}:{n}: not a valid item: {str(e).splitlines()[0]}") from None
+            for n, line in text_lines(path):
+                if not line.strip():
+                    continue
+                try:
+                    yield Item.model_validate_json(line)
+                except ValueError as e:
+                    raise UserError(f"{path}:{n}: not a valid item: {str(e).splitlines()[0]}") from None

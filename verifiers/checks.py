@@ -185,6 +185,46 @@ def check_item(item: Item, cfg: CheckConfig | None = None, names: Iterable[str] 
     return reasons
 
 
+_NUMERIC = ("number", "count", "percent", "currency", "year")
+
+
+def answer_problem(item: Item) -> str | None:
+    """Whether the stored answer string is what the item's program gives over its Facts: None, or a
+    reason (``answer_mismatch``, or the program's own error). The `not_derivable` check compares the
+    program's raw value; this one compares the answer that is scored (a hand-edited answer, an
+    option letter pointing at a wrong option). An answer rounded to any precision up to 6 decimals
+    counts as the program's (the rounding a question asks for is not stored)."""
+    from deltaprompts.questions import format_answer
+
+    q = item.question
+    try:
+        value = engine.execute(q.program, item.facts)
+    except ProgramError as e:
+        return e.reason
+    if q.source == "external":  # an imported answer keeps its own spelling; its value is what the program reads
+        from deltaprompts.pipeline.external import answer_value
+
+        try:  # "1,234" reads as 1234.0; a bool value spells itself "Yes"
+            same = answer_value(q.answer, q.answer_type)[1] == value or answer_value(value, q.answer_type)[0] == q.answer
+        except ValueError:
+            same = False
+        return None if same else "answer_mismatch"
+    if q.answer_type == "choice":
+        if not q.options or q.answer not in q.options:
+            return "answer_mismatch"
+        shown, types = q.options[q.answer], ["string", *_NUMERIC, "yes_no", "list"]  # the options' type is not stored
+    else:
+        shown, types = q.answer, [q.answer_type]
+    for t in types:
+        for decimals in (None, 0, 1, 2, 3, 4, 5, 6) if t in _NUMERIC else (None,):
+            try:
+                if format_answer(value, t, item.facts, decimals) == shown:
+                    return None
+            except ProgramError:
+                break
+    return "answer_mismatch"
+
+
 def balance(items: Sequence[Item], ratio: float = 1.1, min_family_size: int = 20) -> set[str]:
     """Ids of items to drop so that, within each question family of at least `min_family_size`
     items, no answer is more than `ratio` times as frequent as the runner-up.

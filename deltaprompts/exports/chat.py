@@ -36,7 +36,7 @@ def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, 
     Raises UserError for a missing image or a prompt format that cannot make training targets.
     """
     from deltaprompts.exports import answer_target, prompt_text
-    from deltaprompts.store import link_or_copy
+    from deltaprompts.store import confined, link_or_copy
 
     records = []
     images = set()
@@ -44,7 +44,8 @@ def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, 
         question, target = prompt_text(it, prompt_format), answer_target(it.question.answer, prompt_format)
         records.append(llava_record(it, question, target) if fmt == "llava" else messages_record(it, question, target))
         if it.image.path not in images:
-            link_or_copy(run_dir / it.image.path, out / it.image.path)
+            what = f"item {it.id}: image"
+            link_or_copy(confined(run_dir, it.image.path, what), confined(out, it.image.path, what))
             images.add(it.image.path)
     if fmt == "llava":
         atomic_write(out / LLAVA_FILE, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")

@@ -9,7 +9,7 @@ from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
-from deltaprompts.store import atomic_write
+from deltaprompts.store import atomic_write, confined
 
 _CARD = """---
 configs:
@@ -66,19 +66,22 @@ def write_parquet_shards(items: list[Item], run_dir: Path, deltas: dict[str, Any
 
     ds = datasets_module()
     feats = features()
+    raw = ds.Features({**feats, "image": {"bytes": ds.Value("binary"), "path": ds.Value("string")}})
     n = max(1, math.ceil(len(items) / shard_rows))
     files = []
     for k in range(n):
         rows = []
         for it in items[k * shard_rows:(k + 1) * shard_rows]:
-            path = run_dir / it.image.path
+            path = confined(run_dir, it.image.path, f"item {it.id}: image")
             if not path.is_file():
                 raise UserError(f"item {it.id}: image {path} is missing from the run")
             image = {"bytes": path.read_bytes(), "path": it.image.path}
             rows.append({**row(it, deltas, prompt_format), "image": image})
         rel = f"data/{split}-{k:05d}-of-{n:05d}.parquet"
         (out / "data").mkdir(parents=True, exist_ok=True)
-        ds.Dataset.from_list(rows, features=feats).to_parquet(str(out / rel))
+        # built as a plain {bytes, path} struct, then cast: datasets.Image would drop the bytes of any
+        # row whose relative path happens to name a file in the working directory (export run from `cd RUN`)
+        ds.Dataset.from_list(rows, features=raw).cast(feats).to_parquet(str(out / rel))
         files.append(rel)
     return files
 

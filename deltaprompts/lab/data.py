@@ -15,7 +15,7 @@ from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import RunStore, atomic_write, confined
 
 FAMILIES = ("scene.shapes", "scene.grid", "chart.bar")
 
@@ -177,9 +177,10 @@ def _write_subset(src: Path, dst: Path, items: list[Item], manifest: dict[str, A
     for k, s in enumerate(range(0, max(len(items), 1), 100)):
         part = items[s:s + 100]
         for it in part:
-            if not (tmp / it.image.path).exists():
-                (tmp / it.image.path).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src / it.image.path, tmp / it.image.path)
+            image = confined(tmp, it.image.path, f"item {it.id}: image")
+            if not image.exists():
+                image.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(confined(src, it.image.path, f"item {it.id}: image"), image)
         store.write_shard(k, [it.model_dump_json() for it in part], {
             "items": len(part), "images": len({it.image.path for it in part}), "rejections": {},
             "families": dict(Counter(it.family for it in part)),

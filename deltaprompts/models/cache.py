@@ -50,6 +50,7 @@ class CachedBackend(_Forwarding):
         self.identity = backend.identity
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         self.inner_calls = self.hits = self.misses = 0
+        self.sample_hits = 0  # completions of `sample` answered from the cache (hits also counts `score`)
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -106,6 +107,7 @@ class CachedBackend(_Forwarding):
         n_missing = sum(len(missing[k]) for k in todo)
         self.misses += n_missing
         self.hits += sum(len(idx) for idx in indices) - n_missing
+        self.sample_hits += sum(len(idx) for idx in indices) - n_missing
         error: PartialResults | None = None
         for s in range(0, len(todo), self.chunk):
             keys = todo[s:s + self.chunk]

@@ -4,23 +4,25 @@ bounded concurrency, retries with backoff, partial results kept on failure."""
 from __future__ import annotations
 
 import asyncio
-import base64
-import concurrent.futures
-import io
 import json
-import math
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.models.base import Completion, Request, Sampling
+from deltaprompts.models.images import IMAGES
 from deltaprompts.models.specs import scheme
 from deltaprompts.models.wrappers import (AsyncRateLimiter, Failure, PartialResults, RetriesExhausted, RetryPolicy,
                                           split_options)
 from deltaprompts.rng import derive_seed
 
-FORM = "openai:MODEL@BASE_URL[?api_key_env=NAME&concurrency=8]"
+# Real servers (vLLM, SGLang) batch hundreds of concurrent requests; a deeper queue than this only
+# adds server-side latency. A laptop Ollama may want ?concurrency=4.
+DEFAULT_CONCURRENCY = 128
+POOL = 16  # connections per HTTP client
+FORM = "openai:MODEL@BASE_URL[?api_key_env=NAME&concurrency=128]"
 OPTIONS = {"api_key_env": str, "concurrency": int, "timeout": float, "retries": int, "backoff": float,
            "max_backoff": float, "max_pixels": int, "rps": float}
 
@@ -57,39 +59,51 @@ def parse_chat_completion(body: str) -> list[dict[str, Any]]:
 
 
 def image_data_url(path: str, max_pixels: int) -> str:
-    """The image as a base64 PNG data URL, shrunk (aspect kept) to at most `max_pixels` pixels."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-    except OSError as e:
-        raise UserError(f"cannot read image {path}: {e}") from None
-    w, h = im.size
-    if w * h > max_pixels:
-        s = math.sqrt(max_pixels / (w * h))
-        im = im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    """The image as a base64 PNG data URL, shrunk (aspect kept) to at most `max_pixels` pixels; made
+    once per process (`deltaprompts.models.images.IMAGES`) and reused."""
+    return IMAGES.data_url(path, None, max_pixels)
 
 
-def _run_sync(coro: Any) -> Any:
-    """Run a coroutine to completion, also when called from inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
+class _Loop:
+    """One event loop on a daemon thread, shared by every OpenAIBackend of the process: the HTTP client,
+    its connection pool and the concurrency bound live across `sample()` calls, and calls made from
+    several threads at once (teacher and student, consecutive batches) share them."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None or cls._loop.is_closed():
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="deltaprompts-http", daemon=True).start()
+                cls._loop = loop
+            return cls._loop
+
+    @classmethod
+    def run(cls, coro: Any) -> Any:
+        """Run `coro` on the shared loop and wait for it (from any thread but the loop's own)."""
+        loop = cls.get()
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            coro.close()
+            raise DeltaError("OpenAIBackend.sample() cannot be called from its own event loop")
+        return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 class OpenAIBackend:
-    """Chat completions from an OpenAI-compatible server. Sample indices are filled in order from
+    """Chat completions from an OpenAI-compatible server (`sample()` may be called from several
+    threads at once: they share one connection pool and one concurrency bound). Sample indices are filled in order from
     the choices of calls with `n` = the missing count (a server that ignores `n` is asked again);
     each call's `seed` is derived from (sampling.seed, request.key, its first index)."""
 
-    def __init__(self, model: str, base_url: str, *, api_key_env: str | None = None, concurrency: int = 8,
+    concurrent = True
+
+    def __init__(self, model: str, base_url: str, *, api_key_env: str | None = None, concurrency: int = DEFAULT_CONCURRENCY,
                  timeout: float = 120.0, retries: int = 6, backoff: float = 0.5, max_backoff: float = 30.0,
                  max_pixels: int = 1024 * 1024, rps: float | None = None):
         if not base_url.startswith(("http://", "https://")):
@@ -104,10 +118,45 @@ class OpenAIBackend:
         self.concurrency, self.timeout, self.max_pixels, self.rps = concurrency, timeout, max_pixels, rps
         self.policy = RetryPolicy(retries=retries, base=backoff, max_delay=max_backoff)
         self.identity = f"openai:{model}@{self.base_url}?max_pixels={max_pixels}"
+        self._clients: list[Any] = []  # AsyncOpenAI clients and the concurrency bound, made on the shared loop
+        self._busy: list[int] = []
+        self._sem: asyncio.Semaphore | None = None
+
+    def close(self) -> None:
+        """Close the HTTP clients (a later `sample()` opens new ones)."""
+        if self._clients:
+            clients, self._clients, self._sem = self._clients, [], None
+
+            async def close_all() -> None:
+                for c in clients:
+                    await c.close()
+
+            _Loop.run(close_all())
+
+    def _connect(self) -> tuple[list[Any], asyncio.Semaphore]:
+        """The clients, made on first use on the shared loop: one per POOL connections, because the
+        HTTP client's pool scans every connection for each request (its cost grows with the pool)."""
+        if not self._clients:
+            import httpx2
+            import openai
+
+            verify: Any = False  # plain http: no TLS, no certificate store to load
+            if self.base_url.startswith("https://"):
+                verify = httpx2.create_ssl_context()  # loaded once, shared by the clients
+            per = min(POOL, self.concurrency)
+            limits = httpx2.Limits(max_connections=per, max_keepalive_connections=per)
+            self._clients = [openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
+                                                timeout=self.timeout, http_client=openai.DefaultAsyncHttpxClient(
+                                                    limits=limits, verify=verify))
+                             for _ in range(-(-self.concurrency // per))]
+            self._busy = [0] * len(self._clients)
+            self._sem = asyncio.Semaphore(self.concurrency)
+        return self._clients, self._sem  # type: ignore[return-value]
 
     def messages(self, request: Request) -> list[dict[str, Any]]:
         """The request's messages in the OpenAI format, images inlined as data URLs."""
         images = iter(request.images)
+        parts_seen: list[str] = []
         out = []
         for m in request.messages:
             parts = []
@@ -116,7 +165,9 @@ class OpenAIBackend:
                     path = next(images, None)
                     if path is None:
                         raise UserError(f"request {request.id}: more image parts than images")
-                    parts.append({"type": "image_url", "image_url": {"url": image_data_url(path, self.max_pixels)}})
+                    sha = request.image_sha256[len(parts_seen)] if len(parts_seen) < len(request.image_sha256) else None
+                    parts_seen.append(path)
+                    parts.append({"type": "image_url", "image_url": {"url": IMAGES.data_url(path, sha, self.max_pixels)}})
                 elif part.get("type") == "text":
                     parts.append({"type": "text", "text": part["text"]})
                 else:
@@ -130,7 +181,7 @@ class OpenAIBackend:
 
         if isinstance(e, MalformedResponse):
             return Failure(True, "malformed response", detail=str(e))
-        if isinstance(e, openai.APITimeoutError):
+        if isinstance(e, (openai.APITimeoutError, TimeoutError)):  # TimeoutError: the whole-request deadline
             return Failure(True, "timeout", detail=f"no answer within {self.timeout:g}s")
         if isinstance(e, openai.APIConnectionError):
             return Failure(True, "connection error", detail=str(e.__cause__ or e)[:120])
@@ -148,22 +199,28 @@ class OpenAIBackend:
             return Failure(True, "malformed response", detail=str(e)[:120])
         return None
 
-    async def _call(self, client: Any, messages: list[dict[str, Any]], sampling: Sampling, n: int, seed: int) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages, "n": n, "seed": seed,
-                                  "temperature": sampling.temperature, "top_p": sampling.top_p,
-                                  "max_tokens": sampling.max_new_tokens}
+    def _body(self, messages_json: str, sampling: Sampling, n: int, seed: int) -> bytes:
+        """The request body: the messages (serialized once per request) spliced into the parameters."""
+        params: dict[str, Any] = {"model": self.model, "n": n, "seed": seed, "temperature": sampling.temperature,
+                                  "top_p": sampling.top_p, "max_tokens": sampling.max_new_tokens}
         if sampling.logprobs:
-            kwargs["logprobs"] = True
+            params["logprobs"] = True
         if sampling.top_k:
-            kwargs["extra_body"] = {"top_k": sampling.top_k}
-        raw = await client.chat.completions.with_raw_response.create(**kwargs)
-        return parse_chat_completion(raw.http_response.text)
+            params["top_k"] = sampling.top_k  # vLLM/SGLang extension
+        return (json.dumps(params)[:-1] + ', "messages": ' + messages_json + "}").encode()
+
+    async def _call(self, client: Any, body: bytes) -> list[dict[str, Any]]:
+        # posted as bytes: the client's own validation of the body would walk every base64 character
+        text = await client.post("/chat/completions", cast_to=str, content=body,
+                                 options={"headers": {"Content-Type": "application/json"}})
+        return parse_chat_completion(text)
+
+    def _messages_json(self, request: Request) -> str:
+        return json.dumps(self.messages(request))
 
     async def _sample(self, requests: Sequence[Request], sampling: Sampling, indices: Sequence[Sequence[int]]):
-        from openai import AsyncOpenAI
-
+        clients, sem = self._connect()
         results: list[list[Completion]] = [[] for _ in requests]
-        sem = asyncio.Semaphore(self.concurrency)
         limiter = AsyncRateLimiter(self.rps) if self.rps else None
         state: dict[str, Any] = {"failure": None, "done": 0}
         greedy = sampling.temperature == 0
@@ -172,29 +229,39 @@ class OpenAIBackend:
             return (f"OpenAI-compatible server {self.base_url} (model {self.model}) failed: {failure}, "
                     f"after {attempts} attempt{'s' * (attempts != 1)}")
 
-        async def one(client: Any, r: int) -> None:
+        async def one(r: int) -> None:
             req, need = requests[r], list(indices[r])[:1] if greedy else list(indices[r])
             if not need:
                 state["done"] += 1
                 return
-            messages = await asyncio.to_thread(self.messages, req)
+            shas = list(req.image_sha256) + [None] * len(req.images)
+            if all(IMAGES.cached(p, h, self.max_pixels) for p, h in zip(req.images, shas)):
+                messages = self._messages_json(req)
+            else:  # a first encoding (a resize can take tens of ms) stays off the event loop
+                messages = await asyncio.to_thread(self._messages_json, req)
             pos = 0
             for _ in range(len(need)):  # every successful call brings at least one choice
                 if state["failure"] is not None:
                     return
                 n = len(need) - pos
-                seed = derive_seed(sampling.seed, req.key, need[pos]) % 2**31
+                body = self._body(messages, sampling, n, derive_seed(sampling.seed, req.key, need[pos]) % 2**31)
                 async with sem:
                     if state["failure"] is not None:
                         return
                     if limiter:
                         await limiter.acquire()
+                    c = self._busy.index(min(self._busy))  # a client with a free connection
+                    self._busy[c] += 1
                     try:
-                        choices = await self.policy.run(lambda: self._call(client, messages, sampling, n, seed),
-                                                        self.classify, describe)
+                        # the timeout bounds the whole request: a server that trickles bytes cannot hold it
+                        choices = await self.policy.run(
+                            lambda: asyncio.wait_for(self._call(clients[c], body), self.timeout), self.classify,
+                            describe)
                     except RetriesExhausted as e:
                         state["failure"] = state["failure"] or e
                         return
+                    finally:
+                        self._busy[c] -= 1
                 for c in choices[:n]:
                     lps = c["token_logprobs"]
                     results[r].append(Completion(text=c["text"], index=need[pos], finish_reason=c["finish_reason"],
@@ -207,8 +274,7 @@ class OpenAIBackend:
                 results[r] = [first.model_copy(update={"index": i}) for i in indices[r]]
             state["done"] += 1
 
-        async with AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0, timeout=self.timeout) as client:
-            await asyncio.gather(*(one(client, r) for r in range(len(requests))))
+        await asyncio.gather(*(one(r) for r in range(len(requests))))
         if state["failure"] is not None:
             got = sum(len(c) for c in results)
             raise PartialResults(f"{state['failure']}; {state['done']} of {len(requests)} requests done, "
@@ -220,7 +286,7 @@ class OpenAIBackend:
         the failure and the requests done, carrying the completions obtained, once retries run out."""
         if len(indices) != len(requests):
             raise UserError(f"sample: {len(requests)} requests but {len(indices)} index lists")
-        return _run_sync(self._sample(requests, sampling, indices))
+        return _Loop.run(self._sample(requests, sampling, indices))
 
 
 def parse_spec(rest: str) -> OpenAIBackend:

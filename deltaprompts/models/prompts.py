@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError as JinjaError
-from jinja2.sandbox import SandboxedEnvironment
+from deltaprompts.sandbox import BoundedSandbox, render_bounded
+from deltaprompts.store import confined
 
 from deltaprompts.errors import TemplateError, UnknownNameError, UserError
 from deltaprompts.models.base import Message, Request
 from deltaprompts.records import Item, Question
+from deltaprompts.files import read_text
 
-JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+JINJA = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
 def formats_dir() -> Path:
@@ -39,7 +41,7 @@ def load_format(fmt: str) -> Template:
             raise UserError(f"prompt format file {fmt} does not exist")
         raise UnknownNameError("prompt format", fmt, prompt_formats())
     try:
-        return JINJA.from_string(path.read_text())
+        return JINJA.from_string(read_text(path))
     except JinjaError as e:
         raise TemplateError(f"prompt format {path}: {e}") from None
 
@@ -61,7 +63,7 @@ def render_prompt(question: Question, fmt: str = "plain") -> str:
     """The prompt text of `question` in format `fmt`; raises TemplateError naming the format."""
     template = load_format(fmt)
     try:
-        text = template.render(**prompt_context(question))
+        text = render_bounded(template, prompt_context(question))
     except JinjaError as e:
         raise TemplateError(f"prompt format {fmt!r}: {e}") from None
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
@@ -72,7 +74,7 @@ def build_request(item: Item, run_dir: Path | str, fmt: str = "plain") -> Reques
 
     The image path is made absolute from `run_dir`; raises UserError if the image is missing.
     """
-    image = (Path(run_dir) / item.image.path).resolve()
+    image = confined(run_dir, item.image.path, f"item {item.id}: image")
     if not image.is_file():
         raise UserError(f"item {item.id}: image {image} does not exist (run dir {run_dir})")
     content = [{"type": "image"}, {"type": "text", "text": render_prompt(item.question, fmt)}]

@@ -172,6 +172,11 @@ class _Forwarding:
     backend: Backend
     _variants: dict[type, type] = {}
 
+    @property
+    def concurrent(self) -> bool:
+        """Whether `sample()` may be called from several threads at once (as the inner backend says)."""
+        return bool(getattr(self.backend, "concurrent", False))
+
     def __new__(cls, backend: Backend, *args: Any, **kwargs: Any) -> Any:
         if isinstance(backend, Scorer) and "score" not in dir(cls):
             if cls not in _Forwarding._variants:

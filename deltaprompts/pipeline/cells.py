@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from deltaprompts.pipeline.config import LAB_TEMPLATES
 from deltaprompts.records import Item, Scalar
 from deltaprompts.rng import derive_seed
-from deltaprompts.store import RunStore
+from deltaprompts.store import RunStore, confined
 
 
 class Cell(BaseModel):
@@ -146,7 +146,8 @@ def write_part(out: Path, k: int, items: Sequence[Item], source: Path, rejection
     if store.shard_done(k):
         return
     for it in items:
-        _link(source / it.image.path, out / it.image.path)
+        what = f"item {it.id}: image"
+        _link(confined(source, it.image.path, what), confined(out, it.image.path, what))
     store.write_shard(k, [it.model_dump_json() for it in items], {
         "items": len(items), "images": len({it.image.path for it in items}), "rejections": dict(rejections),
         "families": dict(Counter(it.family for it in items)),

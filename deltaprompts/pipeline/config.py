@@ -12,13 +12,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import AnswerType, Domain, Scalar
+from deltaprompts.store import MAX_ITEMS
+from deltaprompts.files import read_text
 
 LAB_TEMPLATES = "@lab"
 """A template folder entry naming the lab's chart templates (the toy models were trained on them)."""
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # TOML and YAML can spell nan and inf; no setting of the pipeline means either
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ModelsConfig(_Section):
@@ -41,11 +44,11 @@ class GeneratedSeed(_Section):
 
     families: list[str] = Field(default_factory=list)
     domains: list[str] = Field(default_factory=list)
-    n: int = Field(gt=0, description="Items in the seed set.")
+    n: int = Field(gt=0, le=MAX_ITEMS, description="Items in the seed set.")
     knobs: dict[str, Scalar] = Field(default_factory=dict, description="name or family:name -> value.")
     vary: dict[str, list[Scalar]] = Field(default_factory=dict, description="name or family:name -> [lo, hi] for a "
                                           "numeric knob, or the values to draw from for a bool/choice knob.")
-    cells: int = Field(default=4, ge=1, description="Knob draws per family (1 when nothing varies).")
+    cells: int = Field(default=4, ge=1, le=10_000, description="Knob draws per family (1 when nothing varies).")
     questions_per_image: int = Field(default=1, ge=1, le=10)
     candidates_per_image: int = Field(default=3, ge=1, le=20, description="Template questions made per image to "
                                       "choose from (preferred and allowed question families first).")
@@ -68,7 +71,7 @@ class ExternalSeed(_Section):
     answer_type: AnswerType | Literal["infer"] = "infer"
     domain: Domain = "chart"
     tag_columns: list[str] = Field(default_factory=list, description="Columns kept as knobs (mined like knobs).")
-    limit: int | None = Field(default=None, gt=0)
+    limit: int | None = Field(default=None, gt=0, le=MAX_ITEMS)
 
 
 class SeedConfig(_Section):
@@ -102,7 +105,7 @@ class MineConfig(_Section):
 class SynthesizeConfig(_Section):
     """How each round's budget is spent (`deltaprompts.pipeline.synthesize`, `.bandit`)."""
 
-    budget: int = Field(gt=0, description="Items rendered per round.")
+    budget: int = Field(gt=0, le=MAX_ITEMS, description="Items rendered per round.")
     arms: int = Field(default=4, ge=1, description="Top patterns that become bandit arms.")
     families: list[str] = Field(default_factory=list, description="Extra arms without a pattern (needed for an "
                                 "external seed, whose families cannot be rendered).")
@@ -134,8 +137,8 @@ class PipelineConfig(_Section):
 
     out: str = Field(description="Run root (relative to the config file).")
     random_seed: int = 0
-    rounds: int = Field(default=2, ge=0)
-    target: int | None = Field(default=None, gt=0, description="Stop once this many items are kept.")
+    rounds: int = Field(default=2, ge=0, le=1000)
+    target: int | None = Field(default=None, gt=0, le=MAX_ITEMS, description="Stop once this many items are kept.")
     models: ModelsConfig
     seed: SeedConfig
     mine: MineConfig = Field(default_factory=MineConfig)
@@ -200,6 +203,11 @@ def _resolve_paths(cfg: PipelineConfig, base: Path) -> PipelineConfig:
         cfg.seed.external.path = rel(cfg.seed.external.path)
     if cfg.seed.generate is not None:
         cfg.seed.generate.template_dirs = [rel(p) for p in cfg.seed.generate.template_dirs]
+        for i, d in enumerate(cfg.seed.generate.template_dirs):
+            if d != LAB_TEMPLATES and not Path(d).is_dir():
+                what = "is a file, not a folder" if Path(d).exists() else "does not exist"
+                raise UserError(f"seed.generate.template_dirs[{i}] = {d!r} {what}; give a folder of question "
+                                f"template .yaml files, or {LAB_TEMPLATES!r} for the lab templates")
     return cfg
 
 
@@ -222,7 +230,7 @@ def load_config(path: Path | str) -> PipelineConfig:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"config file {p} does not exist")
-    text = p.read_text()
+    text = read_text(p)
     try:
         if p.suffix == ".toml":
             data = tomllib.loads(text)

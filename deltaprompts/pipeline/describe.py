@@ -10,13 +10,15 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaError
-from jinja2.sandbox import SandboxedEnvironment
 
 from deltaprompts.errors import TemplateError
+from deltaprompts.sandbox import BoundedSandbox, render_bounded
+from deltaprompts.store import confined
 from deltaprompts.models.base import Message, Request, Sampling
 from deltaprompts.rng import derive_seed
+from deltaprompts.files import read_text
 
-JINJA = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+JINJA = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 MAX_DESCRIPTION = 1200
 
 
@@ -25,7 +27,7 @@ def teacher_template(name: str) -> Template:
     """`templates/prompts/teacher/NAME.j2`, compiled; raises TemplateError naming the file."""
     path = Path(str(resources.files("deltaprompts.templates"))) / "prompts" / "teacher" / f"{name}.j2"
     try:
-        return JINJA.from_string(path.read_text())
+        return JINJA.from_string(read_text(path))
     except (OSError, JinjaError) as e:
         raise TemplateError(f"teacher prompt {path}: {e}") from None
 
@@ -33,7 +35,7 @@ def teacher_template(name: str) -> Template:
 def render(name: str, **context: Any) -> str:
     """A teacher prompt with `context`; raises TemplateError naming the template and the problem."""
     try:
-        text = teacher_template(name).render(**context)
+        text = render_bounded(teacher_template(name), context)
     except JinjaError as e:
         raise TemplateError(f"teacher prompt {name}.j2: {e}") from None
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
@@ -65,7 +67,7 @@ def describe_patterns(report: Any, items: dict[str, Any], deltas: dict[str, Any]
                   "teacher": _answers(deltas[it.id].teacher), "student": _answers(deltas[it.id].student)}
                  for it in examples]
         text = render("pattern", summary=p.summary, examples=shown)
-        images = [(str((run_dir / it.image.path).resolve()), it.image.sha256) for it in examples]
+        images = [(str(confined(run_dir, it.image.path, f"item {it.id}: image")), it.image.sha256) for it in examples]
         requests.append(user_request(f"pattern:{p.id}", images, text))
         targets.append(p)
     if not requests:

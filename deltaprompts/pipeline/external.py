@@ -28,10 +28,13 @@ from typing import Any
 from deltaprompts.errors import UserError
 from deltaprompts.pipeline.config import ExternalSeed
 from deltaprompts.records import Facts, ImageRef, Item, Node, Question, Scalar, Spec
-from deltaprompts.store import RunStore
+from deltaprompts.store import RunStore, confined
+from deltaprompts.files import text_lines
 from deltaprompts.tolerances import summary as tolerance_summary
 
 SHARD = 200
+MAX_IMAGE_PIXELS = 50_000_000
+"""The largest image (width x height) an import decodes; a larger header is refused before decoding."""
 _NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+")
 
 
@@ -75,17 +78,18 @@ def _source_name(cfg: ExternalSeed) -> str:
 
 
 def _rows_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open() as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UserError(f"{path}:{n}: not valid JSON: {e}") from None
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{n}: expected a JSON object per line")
-            yield row
+    for n, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as e:  # also an integer over Python's 4300-digit limit
+            raise UserError(f"{path}:{n}: not valid JSON: {str(e).splitlines()[0]}") from None
+        except RecursionError:
+            raise UserError(f"{path}:{n}: JSON nested too deeply; a row must be a flat JSON object") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}:{n}: expected a JSON object per line")
+        yield row
 
 
 def _hf_dataset(cfg: ExternalSeed, path: Path) -> Any:
@@ -142,15 +146,22 @@ def read_rows(cfg: ExternalSeed) -> tuple[Iterator[dict[str, Any]], list[str], P
 
 def image_bytes(value: Any, base: Path) -> bytes:
     """The encoded image of a cell: a path (relative to `base`), a data URL, bytes, a PIL image or a
-    {bytes, path} dict; raises ValueError saying what it got."""
+    {bytes, path} dict; raises ValueError saying what it got, and UserError for a malformed data URL
+    or a path that leads outside `base` (`../`, an absolute path elsewhere, a symlink out)."""
     if isinstance(value, dict):
         value = value.get("bytes") or value.get("path")
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     if isinstance(value, str):
         if value.startswith("data:"):
-            return base64.b64decode(value.split(",", 1)[1])
-        p = Path(value) if Path(value).is_absolute() else base / value
+            head, comma, body = value.partition(",")
+            if not comma or not head.endswith(";base64"):
+                raise UserError(f"data URL {value[:40]!r}... is malformed: expected data:<type>;base64,<data>")
+            try:
+                return base64.b64decode(body, validate=True)
+            except ValueError:
+                raise UserError(f"data URL {value[:40]!r}... does not hold valid base64") from None
+        p = confined(base, value, "image path")
         if not p.is_file():
             raise ValueError(f"no image file {p}")
         return p.read_bytes()
@@ -167,9 +178,15 @@ def _stored(data: bytes) -> tuple[bytes, str, int, int]:
 
     from deltaprompts.generators.base import png_bytes
 
-    with Image.open(io.BytesIO(data)) as im:
-        im.load()
+    try:
+        im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        raise UserError(f"image is larger than {MAX_IMAGE_PIXELS:,} pixels, the most an import decodes") from None
+    with im:
         fmt, (w, h) = im.format, im.size
+        if w * h > MAX_IMAGE_PIXELS:  # refused from the header, before decoding
+            raise UserError(f"image is {w}x{h} pixels; at most {MAX_IMAGE_PIXELS:,} pixels are allowed")
+        im.load()
         if fmt in ("PNG", "JPEG"):
             return data, "png" if fmt == "PNG" else "jpg", w, h
         return png_bytes(im.convert("RGB")), "png", w, h
@@ -192,8 +209,14 @@ def make_item(row: dict[str, Any], index: int, cfg: ExternalSeed, name: str,
         return None, "empty_question", b""
     if raw is None or (isinstance(raw, float) and math.isnan(raw)) or not str(raw).strip() or raw == []:
         return None, "empty_answer", b""
+    where = f"{cfg.path}: row {index + 1}"
+    if any(isinstance(v, (dict, list, tuple)) for v in (raw if isinstance(raw, list) else [raw])):
+        raise UserError(f"{where}: answer {str(raw)[:60]!r} is an object or holds one; "
+                        "an answer must be a string, number, bool, or a list of those")
     try:
         data, ext, w, h = _stored(image_bytes(row.get(cfg.image_column), base))
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
     except (ValueError, OSError):
         return None, "unreadable_image", b""
     answer_type = infer_answer_type(raw) if cfg.answer_type == "infer" else cfg.answer_type
@@ -201,6 +224,9 @@ def make_item(row: dict[str, Any], index: int, cfg: ExternalSeed, name: str,
         answer, value = answer_value(raw, answer_type)
     except ValueError:
         return None, "separator_in_element", b""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"{where}: answer {answer[:20]!r}... ({len(answer)} characters) is not a finite number; "
+                        "a number answer must be finite (below 1.8e308)")
     sha = hashlib.sha256(data).hexdigest()
     tags = {str(c): row[c] for c in cfg.tag_columns if isinstance(row.get(c), (str, int, float, bool))}
     family = f"external.{name}"

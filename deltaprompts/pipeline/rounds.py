@@ -97,7 +97,10 @@ def run_pipeline(cfg: PipelineConfig, *, resume: bool = False, overwrite: bool =
     so ("seed", "mine", "synthesize" (the next round's), "round:2", ...), its status left "running".
     Raises UserError for a bad config, a non-empty root without resume/overwrite, or a resume with
     another config; DeltaError when a model fails (everything obtained so far is kept)."""
+    from deltaprompts.models.prompts import load_format
+
     teacher, student = load_models(cfg, teacher, student)  # a bad spec fails before anything is written
+    load_format(cfg.models.prompt_format)  # so does a bad prompt format, not after the seed stage's renders
     root = prepare_root(cfg, resume, overwrite, command)
 
     def mark(point: str) -> None:

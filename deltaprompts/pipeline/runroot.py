@@ -11,7 +11,8 @@ from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.pipeline.config import PipelineConfig
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import RunStore, atomic_write, confined
+from deltaprompts.files import check_out_dir, read_text
 
 ROUNDS_FILE, BANDIT_FILE = "rounds.json", "bandit.json"
 
@@ -30,6 +31,7 @@ def prepare_root(cfg: PipelineConfig, resume: bool, overwrite: bool, command: st
     from deltaprompts.generate import versions
 
     root = Path(cfg.out)
+    check_out_dir(root, "config `out`")
     store = RunStore(root)
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other: pick one")
@@ -87,7 +89,8 @@ def consolidate(cfg: PipelineConfig, root: Path, r: int, kept_dir: Path | None, 
     if items:
         deltas = read_deltas(kept_dir)  # type: ignore[arg-type]
         for it in items:
-            _link(kept_dir / it.image.path, root / it.image.path)  # type: ignore[operator]
+            what = f"item {it.id}: image"
+            _link(confined(kept_dir, it.image.path, what), confined(root, it.image.path, what))  # type: ignore[arg-type]
         JsonlLog(root / "scores" / "deltas.jsonl", Delta, lambda d: d.item).append(deltas[it.id] for it in items)
         meta = kept_dir / "scores" / "meta.json"  # type: ignore[operator]
         if meta.exists() and not (root / "scores" / "meta.json").exists():
@@ -101,7 +104,7 @@ def consolidate(cfg: PipelineConfig, root: Path, r: int, kept_dir: Path | None, 
 def _shard_items(store: RunStore, k: int) -> list[Any]:
     from deltaprompts.records import Item
 
-    return [Item.model_validate_json(line) for line in store.shard_path(k).read_text().splitlines() if line.strip()]
+    return [Item.model_validate_json(line) for line in read_text(store.shard_path(k)).splitlines() if line.strip()]
 
 
 def update_manifest(cfg: PipelineConfig, root: Path, status: str, stopped: str | None = None) -> dict[str, Any]:

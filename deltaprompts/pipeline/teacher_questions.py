@@ -17,7 +17,6 @@ import hashlib
 import json
 import re
 from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
 
 from pydantic import ValidationError
@@ -120,7 +119,7 @@ def parse_reply(text: str) -> dict[str, Any]:
         raise Rejected("malformed_json", "no JSON object in the reply")
     try:
         data = json.loads(body[start:end + 1])
-    except (json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # ValueError: also an integer of more than 4,300 digits
         raise Rejected("malformed_json", str(e)) from None
     if not isinstance(data, dict):
         raise Rejected("malformed_json", "the reply is not a JSON object")
@@ -136,6 +135,11 @@ def _ops(node: Node) -> list[str]:
     return [node.op] + [op for a in node.args for op in _ops(a)]
 
 
+def _first_error(e: ValidationError) -> str:
+    x = e.errors()[0]
+    return f"{'.'.join(map(str, x['loc'])) or 'value'}: {x['msg']}"
+
+
 def read_program(raw: Any) -> Node:
     """A program from the reply's `program` (compact text or a JSON tree); raises Rejected."""
     from deltaprompts.programs import OPS
@@ -147,7 +151,9 @@ def read_program(raw: Any) -> Node:
             node = Node.model_validate(raw)
         else:
             raise Rejected("malformed_program", f"program must be text or an object, got {type(raw).__name__}")
-    except (TemplateError, ValidationError, RecursionError) as e:
+    except ValidationError as e:
+        raise Rejected("malformed_program", _first_error(e)) from None
+    except (TemplateError, RecursionError) as e:
         raise Rejected("malformed_program", str(e).splitlines()[0]) from None
     n, depth = _shape(node)
     if n > MAX_NODES or depth > MAX_DEPTH:
@@ -208,15 +214,18 @@ def item_from_reply(text: str, base: Item, seen: set[str] | None = None,
         raise Rejected("duplicate_question", wording)
     if answer_type in DEFAULT_DECIMALS and needs_decimals(node):
         wording += " " + rounding_note(DEFAULT_DECIMALS[answer_type])
-    q = Question(text=wording, program=node, answer=answer, answer_type=answer_type, value=value,
-                 tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
-                 family=f"{facts.domain}.teacher.{node.op}", source="teacher")
-    n_ops, _ = _shape(node)
-    tags = {**base.tags, "question_family": q.family, "skills": [], "steps": n_ops, "answer_type": answer_type,
-            "question_source": "teacher"}
-    item = Item(id=Item.make_id(base.spec, q), family=base.family, family_version=base.family_version,
-                spec=base.spec, image=base.image, facts=facts, question=q, tags=tags,
-                provenance={**base.provenance, **(provenance or {})})
+    try:  # a value or tolerance that is not a finite number (an overflow) cannot be stored
+        q = Question(text=wording, program=node, answer=answer, answer_type=answer_type, value=value,
+                     tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
+                     family=f"{facts.domain}.teacher.{node.op}", source="teacher")
+        n_ops, _ = _shape(node)
+        tags = {**base.tags, "question_family": q.family, "skills": [], "steps": n_ops, "answer_type": answer_type,
+                "question_source": "teacher"}
+        item = Item(id=Item.make_id(base.spec, q), family=base.family, family_version=base.family_version,
+                    spec=base.spec, image=base.image, facts=facts, question=q, tags=tags,
+                    provenance={**base.provenance, **(provenance or {})})
+    except ValidationError as e:
+        raise Rejected("ill_posed:non_finite", _first_error(e)) from None
     reasons = check_item(item)
     if reasons:
         raise Rejected(f"check:{reasons[0]}", ", ".join(reasons))
@@ -227,13 +236,16 @@ def item_from_reply(text: str, base: Item, seen: set[str] | None = None,
 
 
 class _Injecting:
-    """Stands in for an AsyncOpenAI client, adding `response_format` to every chat completion."""
+    """Stands in for an AsyncOpenAI client, adding `response_format` to every chat completion body
+    the backend posts (a JSON object as bytes: the field is spliced in front of the others)."""
 
     def __init__(self, client: Any, response_format: dict[str, Any]):
-        async def create(**kwargs: Any) -> Any:
-            return await client.chat.completions.with_raw_response.create(**kwargs, response_format=response_format)
+        self._client = client
+        self._field = b'{"response_format": ' + json.dumps(response_format).encode() + b", "
 
-        self.chat = SimpleNamespace(completions=SimpleNamespace(with_raw_response=SimpleNamespace(create=create)))
+    async def post(self, path: str, *, content: bytes, **kwargs: Any) -> Any:
+        body = self._field + content[1:] if content.startswith(b"{") and content != b"{}" else content
+        return await self._client.post(path, content=body, **kwargs)
 
 
 def structured(backend: Any, response_format: dict[str, Any] = RESPONSE_FORMAT) -> Any:

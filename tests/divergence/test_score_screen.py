@@ -267,3 +267,12 @@ def test_readers_leave_a_torn_last_line_in_place_and_say_so(run):
     assert len(deltas) == 11 and path.read_text() == torn  # left out, and the file is not touched
     score_run(run, *models(), k=4)  # the writer repairs it and scores the item again
     assert len(read_deltas(run)) == 12 and path.read_text().endswith("\n")
+
+
+def test_completions_the_cache_answers_are_not_counted_as_model_calls(run, tmp_path):
+    again = shutil.copytree(run, tmp_path / "again2")
+    cache = tmp_path / "responses.sqlite"
+    first = score_run(run, *models(), k=4, cache_path=cache)
+    assert first.from_cache == {"teacher": 0, "student": 0} and first.completions == {"teacher": 48, "student": 48}
+    second = score_run(again, *models(), k=4, cache_path=cache)
+    assert second.completions == second.from_cache == {"teacher": 48, "student": 48}

@@ -20,7 +20,8 @@ Answerer = Callable[[dict[str, Any], int], list[dict[str, Any]]]
 @dataclass
 class Fault:
     """What to do instead of answering: `kind` is "status" (send `status` with `headers`), "timeout"
-    (sleep `seconds`, then answer) or "malformed" (send `body` with status 200). It applies to the
+    (sleep `seconds`, then answer), "malformed" (send `body` with status 200) or "drip" (send the
+    headers at once, then the answer one byte every `seconds`). It applies to the
     next `times` requests whose prompt text contains `match` (every request when None)."""
 
     kind: str
@@ -136,6 +137,9 @@ class FakeOpenAIServer:
             return 200, {}, fault.body.encode()
         if fault and fault.kind == "timeout":
             time.sleep(fault.seconds)
+        if fault and fault.kind == "drip":
+            status, headers, out = self._respond(body)
+            return status, {**headers, "X-Drip-Seconds": str(fault.seconds)}, out
         if self.delay:
             time.sleep(self.delay)
         n = 1 if self.ignore_n else int(body.get("n") or 1)
@@ -185,7 +189,13 @@ class FakeOpenAIServer:
                     for k, v in headers.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    self.wfile.write(out)
+                    drip = float(headers.get("X-Drip-Seconds", 0))
+                    if not drip:
+                        self.wfile.write(out)
+                    for k in range(len(out) if drip else 0):  # a server that trickles: a byte at a time
+                        self.wfile.write(out[k:k + 1])
+                        self.wfile.flush()
+                        time.sleep(drip)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
                     pass
 

@@ -156,3 +156,14 @@ def test_bad_specs_show_the_accepted_forms(spec, message):
 def test_identity_names_model_server_and_image_size():
     backend = load_backend("openai:Qwen2-VL-7B@http://localhost:8000/v1/?max_pixels=4096")
     assert backend.identity == "openai:Qwen2-VL-7B@http://localhost:8000/v1?max_pixels=4096"
+
+
+def test_a_server_that_trickles_bytes_is_bounded_by_the_timeout(requests_):
+    # headers at once, then one byte every 0.2 s: each read is quick, the whole answer takes minutes
+    with FakeOpenAIServer() as server:
+        backend = backend_for(server, "&timeout=0.5")
+        server.fail("drip", 1, seconds=0.2)
+        start = time.monotonic()
+        out = backend.sample(requests_[:1], Sampling(), [[0]])
+        assert time.monotonic() - start < 5 and len(out[0]) == 1  # timed out once, retried, answered
+        assert backend.policy.stats.errors == {"timeout": 1}

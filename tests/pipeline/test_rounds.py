@@ -182,3 +182,10 @@ def test_more_rounds_target_and_stop_after(reference, tmp_path):
     m = run_pipeline(small_config(root, rounds=3, target=1), resume=True)  # rounds and target may change
     assert m["pipeline"]["stopped"] == "target" and m["status"] == "complete"
     assert [r["round"] for r in json.loads((root / "rounds.json").read_text())] == [0, 1]
+
+
+def test_a_bad_prompt_format_fails_before_the_seed_stage(tmp_path):
+    root = tmp_path / "run"
+    with pytest.raises(UserError, match="prompt format"):
+        run_pipeline(small_config(root, models={"prompt_format": "no-such-format"}))
+    assert not root.exists()

@@ -1,0 +1,146 @@
+"""Client-side cost of `score`: requests/s, completions/s and client CPU per request against a local
+OpenAI-compatible server that answers at once (a separate process on 127.0.0.1), for fixed k and
+adaptive runs; and the `hf:` backend's per-item cost outside the model's forward pass.
+
+    .venv/bin/python benchmarks/score_client.py [--items 100] [--k 8] [--concurrency 64]
+
+The server is a bare asyncio HTTP/1.1 server in a child process (keep-alive, canned choices, `n`
+honoured), so its CPU is not counted as the client's. The baseline line re-runs the per-request
+image encoding of the old client (read, decode, re-encode PNG, base64 for every request) and the
+ratio compares it with the encoding cache. Target: >= 500 requests per client CPU-second at k = 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ANSWERS = ["3", "red", "Yes", "No", "B", "4", "2019"]
+_N = re.compile(rb'"n"\s*:\s*(\d+)')
+_SEED = re.compile(rb'"seed"\s*:\s*(\d+)')
+
+
+def _choices(n: int, seed: bytes) -> bytes:
+    # short answers that repeat, as VQA answers do (a few distinct texts per request)
+    choice = '{"index":%d,"message":{"role":"assistant","content":"%s"},"finish_reason":"stop"}'
+    body = ",".join(choice % (j, ANSWERS[(int(seed) + j) % len(ANSWERS)]) for j in range(n))
+    return ('{"id":"x","object":"chat.completion","created":0,"model":"m","choices":[%s],'
+            '"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}' % body).encode()
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+            body = await reader.readexactly(length)
+            m, s = _N.search(body), _SEED.search(body)
+            out = _choices(int(m.group(1)) if m else 1, s.group(1) if s else b"0")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(out), out))
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def serve(port_out: mp.connection.Connection, seconds: float) -> None:
+    """Serve on a free loopback port (sent through `port_out`) for at most `seconds`."""
+    async def main() -> None:
+        server = await asyncio.start_server(_handle, "127.0.0.1", 0, backlog=1024)
+        port_out.send(server.sockets[0].getsockname()[1])
+        async with server:
+            await asyncio.sleep(seconds)
+
+    asyncio.run(main())
+
+
+def make_run(root: Path, items: int) -> Path:
+    """A generated suite of `items` items (scenes and bar charts)."""
+    run = root / "run"
+    subprocess.run([sys.executable, "-m", "deltaprompts.cli", "generate", "--family", "scene.shapes,chart.bar",
+                    "--n", str(items), "--out", str(run), "--quiet"], check=True, capture_output=True)
+    return run
+
+
+def score_once(run: Path, url: str, k: int, adaptive: bool, concurrency: int, batch_size: int | None) -> dict:
+    """Score `run` from scratch against `url`; wall seconds, client CPU seconds, requests, completions."""
+    from deltaprompts.models.specs import load_backend
+    from deltaprompts.score import score_run, scores_dir
+
+    shutil.rmtree(scores_dir(run), ignore_errors=True)
+    opts = f"?concurrency={concurrency}"
+    teacher, student = load_backend(f"openai:teacher@{url}{opts}"), load_backend(f"openai:student@{url}{opts}")
+    kw = {"batch_size": batch_size} if batch_size else {}
+    c0, w0 = time.process_time(), time.perf_counter()
+    summary = score_run(run, teacher, student, k=k, adaptive=adaptive, bootstrap=1, **kw)
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    requests = sum(b.policy.stats.attempts for b in (teacher, student))
+    return {"wall": wall, "cpu": cpu, "requests": requests, "completions": sum(summary.completions.values())}
+
+
+def encode_baseline(run: Path, requests: int) -> tuple[float, float]:
+    """CPU seconds per request of the old path (every request re-encodes its image) and of the cache."""
+    from deltaprompts.models.images import ImageCache, reencode_data_url
+    from deltaprompts.store import RunStore
+
+    paths = [str(run / it.image.path) for it in RunStore(run).iter_items()]
+    c0 = time.process_time()
+    for i in range(requests):
+        reencode_data_url(paths[i % len(paths)], 1024 * 1024)
+    old = (time.process_time() - c0) / requests
+    cache = ImageCache()
+    c0 = time.process_time()
+    for i in range(requests):
+        cache.data_url(paths[i % len(paths)], None, 1024 * 1024)
+    return old, (time.process_time() - c0) / requests
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=None, help="default: the backend's default")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: score_run's default")
+    parser.add_argument("--seconds", type=float, default=300, help="the server stops after this long")
+    args = parser.parse_args()
+    from deltaprompts.models.openai_backend import DEFAULT_CONCURRENCY
+
+    concurrency = args.concurrency or DEFAULT_CONCURRENCY
+    recv, send = mp.Pipe(duplex=False)
+    server = mp.Process(target=serve, args=(send, args.seconds), daemon=True)
+    server.start()
+    try:
+        port = recv.recv()
+        url = f"http://127.0.0.1:{port}/v1"
+        with tempfile.TemporaryDirectory() as tmp:
+            run = make_run(Path(tmp), args.items)
+            print(f"{args.items} items, k={args.k}, concurrency={concurrency}, batch={args.batch_size or 'default'}")
+            print(f"{'mode':<9} {'wall s':>7} {'requests':>9} {'req/s':>8} {'compl/s':>8} {'CPU ms/req':>11} "
+                  f"{'req/CPU-s':>10}")
+            for adaptive in (False, True):
+                r = score_once(run, url, args.k, adaptive, concurrency, args.batch_size)
+                print(f"{'adaptive' if adaptive else 'fixed':<9} {r['wall']:>7.2f} {r['requests']:>9} "
+                      f"{r['requests'] / r['wall']:>8.0f} {r['completions'] / r['wall']:>8.0f} "
+                      f"{1000 * r['cpu'] / r['requests']:>11.2f} {r['requests'] / r['cpu']:>10.0f}")
+            old, new = encode_baseline(run, 400)
+            print(f"image encoding per request: old path {1000 * old:.2f} ms CPU, cached {1000 * new:.4f} ms CPU "
+                  f"({old / max(new, 1e-9):.0f}x)")
+    finally:
+        server.terminate()
+        server.join(5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Images as models receive them, encoded once per process: the same image goes to the teacher and the
+student, to every adaptive round and to every question asked about it, so its PNG data URL is made
+once and reused (a bounded, thread-safe LRU)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+import threading
+from collections import OrderedDict
+
+from deltaprompts.errors import UserError
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def encode_png(path: str, max_pixels: int) -> bytes:
+    """The PNG bytes a model is sent for the image at `path`: the file as it is when it is an RGB PNG
+    of at most `max_pixels` pixels; otherwise converted to RGB and shrunk (aspect kept, LANCZOS) to
+    at most `max_pixels` pixels, then PNG-encoded. Raises UserError if the file is not a readable image."""
+    from PIL import Image
+
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        with Image.open(io.BytesIO(raw)) as im:  # lazy: only the header is parsed here
+            w, h = im.size
+            if raw.startswith(PNG_SIGNATURE) and im.format == "PNG" and im.mode == "RGB" and w * h <= max_pixels:
+                return raw
+            im = im.convert("RGB")
+    except OSError as e:
+        raise UserError(f"cannot read image {path}: {e}") from None
+    if w * h > max_pixels:
+        s = math.sqrt(max_pixels / (w * h))
+        im = im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def reencode_data_url(path: str, max_pixels: int) -> str:
+    """The per-request encoding clients used before the cache (decode, re-encode PNG, base64 every
+    time); kept as the baseline of benchmarks/score_client.py."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+    w, h = im.size
+    if w * h > max_pixels:
+        s = math.sqrt(max_pixels / (w * h))
+        im = im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+class ImageCache:
+    """Data URLs by (path, content hash, max_pixels), least recently used dropped beyond `max_bytes`.
+
+    `encodes` counts the images actually read and encoded (the rest were reused)."""
+
+    def __init__(self, max_bytes: int = 512 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self.encodes = self.size = 0
+        self._urls: OrderedDict[tuple[str, str | None, int], str] = OrderedDict()
+        self._pending: dict[tuple[str, str | None, int], threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def data_url(self, path: str, sha256: str | None, max_pixels: int) -> str:
+        """The image as a `data:image/png;base64,` URL (see encode_png); raises UserError if unreadable."""
+        key = (path, sha256, max_pixels)
+        with self._lock:
+            url = self._urls.get(key)
+            if url is not None:
+                self._urls.move_to_end(key)
+                return url
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:  # concurrent first requests for one image wait for a single encoding
+            with self._lock:
+                url = self._urls.get(key)
+            if url is None:
+                url = "data:image/png;base64," + base64.b64encode(encode_png(path, max_pixels)).decode("ascii")
+                with self._lock:
+                    self.encodes += 1
+                    self._urls[key] = url
+                    self.size += len(url)
+                    while self.size > self.max_bytes and len(self._urls) > 1:
+                        _, old = self._urls.popitem(last=False)
+                        self.size -= len(old)
+        with self._lock:
+            self._pending.pop(key, None)
+        return url
+
+    def cached(self, path: str, sha256: str | None, max_pixels: int) -> bool:
+        """Whether the data URL is already made (data_url will not read the file)."""
+        with self._lock:
+            return (path, sha256, max_pixels) in self._urls
+
+    def clear(self) -> None:
+        with self._lock:
+            self._urls.clear()
+            self.size = 0
+
+
+IMAGES = ImageCache()  # the process-wide cache every HTTP backend shares
