@@ -1,6 +1,6 @@
 """Client-side cost of `score`: requests/s, completions/s and client CPU per request against a local
 OpenAI-compatible server that answers at once (a separate process on 127.0.0.1), for fixed k and
-adaptive runs; and the `hf:` backend's per-item cost outside the model's forward pass.
+adaptive runs. (The `hf:` backend's per-item cost outside the forward pass is not measured yet.)
 
     .venv/bin/python benchmarks/score_client.py [--items 100] [--k 8] [--concurrency 64]
 

@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Base seed; teacher and student each sample with their own."),
         prompt_format: str = typer.Option("plain", "--prompt-format", help="Prompt format name or a .j2 file."),
         cache: Optional[Path] = typer.Option(None, "--cache", help="SQLite response cache (shared across runs)."),
-        batch_size: int = typer.Option(32, "--batch-size", min=1, help="Items per model call."),
+        batch_size: int = typer.Option(256, "--batch-size", min=1, help="Items per batch of model calls (the "
+                                       "openai: backend keeps up to its concurrency in flight)."),
         min_teacher_acc: float = typer.Option(0.0, "--min-teacher-acc", help="With --adaptive: screen's "
                                               "teacher-accuracy bar; items the teacher keeps failing stop early."),
         zero_level: float = typer.Option(0.05, "--zero-level", help="Level of the zero-delta test: an item is "
