@@ -55,7 +55,8 @@ def select(deltas: dict, how: str, budget: int, seed: int) -> list[str]:
     rng.shuffle(ids)
     if how == "random":
         return ids[:budget]
-    order = sorted(ids, key=lambda i: deltas[i].value, reverse=how != "low")  # stable: ties stay shuffled
+    # ranked by the debiased Δ (the plug-in one ranks sampling noise too); stable: ties stay shuffled
+    order = sorted(ids, key=lambda i: deltas[i].debiased[deltas[i].metric], reverse=how != "low")
     if how == "top_mix":
         top = order[:budget // 2]
         rest = [i for i in ids if i not in set(top)]
@@ -119,7 +120,9 @@ def adaptive_vs_fixed(pool: Path, work: Path, teacher, student, k: int, sampling
     t0 = time.time()
     res = score_run(copy, teacher, student, k=k, adaptive=True, sampling=sampling, threshold=threshold)
     fixed, adapt = read_deltas(pool), read_deltas(copy)
-    agree = sum((fixed[i].values["tv"] >= threshold) == (adapt[i].values["tv"] >= threshold) for i in fixed)
+    # keep/drop by screen's default rule (the one adaptive stopping predicts)
+    agree = sum((fixed[i].decide("debiased", "tv", threshold) == "kept") == (adapt[i].decide("debiased", "tv", threshold)
+                                                                           == "kept") for i in fixed)
     calls_fixed = 2 * k * len(fixed)
     calls_adaptive = sum(d.n_teacher + d.n_student for d in adapt.values())
     return {"items": len(fixed), "calls_fixed": calls_fixed, "calls_adaptive": calls_adaptive,
