@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import multiprocessing as mp
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -90,9 +88,23 @@ def score_once(run: Path, url: str, k: int, adaptive: bool, concurrency: int, ba
     return {"wall": wall, "cpu": cpu, "requests": requests, "completions": sum(summary.completions.values())}
 
 
+def reencode_data_url(path: str, max_pixels: int) -> str:
+    """The per-request encoding clients used before the cache: decode, re-encode PNG and base64 the
+    image for every request (the baseline)."""
+    import base64
+
+    from PIL import Image
+
+    from deltaprompts.models.images import rgb_png
+
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+    return "data:image/png;base64," + base64.b64encode(rgb_png(im, max_pixels)).decode()
+
+
 def encode_baseline(run: Path, requests: int) -> tuple[float, float]:
     """CPU seconds per request of the old path (every request re-encodes its image) and of the cache."""
-    from deltaprompts.models.images import ImageCache, reencode_data_url
+    from deltaprompts.models.images import ImageCache
     from deltaprompts.store import RunStore
 
     paths = [str(run / it.image.path) for it in RunStore(run).iter_items()]

@@ -9,8 +9,12 @@ import io
 import math
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 from deltaprompts.errors import UserError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -31,28 +35,20 @@ def encode_png(path: str, max_pixels: int) -> bytes:
             im = im.convert("RGB")
     except OSError as e:
         raise UserError(f"cannot read image {path}: {e}") from None
-    if w * h > max_pixels:
-        s = math.sqrt(max_pixels / (w * h))
-        im = im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.LANCZOS)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
+    return rgb_png(im, max_pixels)
 
 
-def reencode_data_url(path: str, max_pixels: int) -> str:
-    """The per-request encoding clients used before the cache (decode, re-encode PNG, base64 every
-    time); kept as the baseline of benchmarks/score_client.py."""
+def rgb_png(im: "Image.Image", max_pixels: int) -> bytes:
+    """An RGB image as PNG bytes, shrunk first (aspect kept, LANCZOS) to at most `max_pixels` pixels."""
     from PIL import Image
 
-    with Image.open(path) as im:
-        im = im.convert("RGB")
     w, h = im.size
     if w * h > max_pixels:
         s = math.sqrt(max_pixels / (w * h))
         im = im.resize((max(1, int(w * s)), max(1, int(h * s))), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     im.save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return buf.getvalue()
 
 
 class ImageCache:
