@@ -22,7 +22,6 @@ shipped toy pair (benchmarks/delta_calibration.py; docs/divergence.md).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable, Sequence
 from collections.abc import Set
 from dataclasses import dataclass, field
@@ -31,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, metric_from_counts
-from deltaprompts.divergence.null import SAME_LEVEL, p_same, posterior
+from deltaprompts.divergence.null import SAME_LEVEL, p_same, posterior, shared_weight
 from deltaprompts.errors import UserError
 
 #: Why an item stopped sampling: all answers on one class, interval above / below the threshold,
@@ -108,21 +107,10 @@ def _rng(*parts: object) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest, "little"))
 
 
-def _log_marginal(counts: np.ndarray, prior: float) -> float:
-    """Log-probability of a sample sequence with these class counts under Dirichlet(prior) weights."""
-    total = prior * len(counts)
-    lg = math.lgamma
-    return lg(total) - lg(total + float(counts.sum())) + sum(lg(prior + float(c)) - lg(prior) for c in counts)
-
-
 def shared_probability(ct: np.ndarray, cs: np.ndarray, cfg: AdaptiveConfig) -> float:
     """Posterior probability that teacher and student share one answer distribution, given their
     counts over the same K + 1 columns (classes seen, and one for classes not seen yet)."""
-    log_shared = math.log(cfg.zero_prior) + _log_marginal(ct + cs, cfg.prior) if cfg.zero_prior > 0 else -math.inf
-    log_apart = math.log1p(-cfg.zero_prior) + _log_marginal(ct, cfg.prior) + _log_marginal(cs, cfg.prior) \
-        if cfg.zero_prior < 1 else -math.inf
-    top = max(log_shared, log_apart)
-    return math.exp(log_shared - top) / (math.exp(log_shared - top) + math.exp(log_apart - top))
+    return shared_weight(ct, cs, cfg.prior, cfg.zero_prior)
 
 
 def _predictive_finals(teacher: Sequence[str], student: Sequence[str], budget: int, cfg: AdaptiveConfig,

@@ -26,7 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric
+from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, metric_from_counts
 from deltaprompts.errors import UserError
 
 #: Default significance level of the zero-delta test: an item is zero-delta when p_same > this.
@@ -103,27 +103,30 @@ def p_same(ct: Sequence[int], cs: Sequence[int]) -> float:
 
 def _log_marginal(counts: np.ndarray, prior: float) -> float:
     """Log-probability of a sample sequence with these class counts under Dirichlet(prior) weights."""
+    total = prior * len(counts)
     lg = math.lgamma
-    return (lg(prior * len(counts)) - lg(prior * len(counts) + float(counts.sum()))
-            + sum(lg(prior + float(c)) - lg(prior) for c in counts))
+    return lg(total) - lg(total + float(counts.sum())) + sum(lg(prior + float(c)) - lg(prior) for c in counts)
+
+
+def shared_weight(ct: np.ndarray, cs: np.ndarray, prior: float, zero_prior: float) -> float:
+    """Posterior probability that teacher and student share one answer distribution, given their
+    counts over the same columns: the marginal likelihoods of "one Dirichlet(prior) distribution for
+    both" and "one each", weighed with the prior probability `zero_prior` of sharing. (Adaptive
+    sampling adds a column for the classes not seen yet; `shared_posterior` takes the classes seen.)"""
+    log_shared = math.log(zero_prior) + _log_marginal(ct + cs, prior) if zero_prior > 0 else -math.inf
+    log_apart = math.log1p(-zero_prior) + _log_marginal(ct, prior) + _log_marginal(cs, prior) \
+        if zero_prior < 1 else -math.inf
+    top = max(log_shared, log_apart)
+    return math.exp(log_shared - top) / (math.exp(log_shared - top) + math.exp(log_apart - top))
 
 
 def shared_posterior(ct: Sequence[int], cs: Sequence[int], *, prior: float = PRIOR,
                      zero_prior: float = ZERO_PRIOR) -> float:
-    """Posterior probability that the two models share one answer distribution: the marginal
-    likelihoods of "one Dirichlet(prior) distribution for both" and "one each", over the classes
-    seen in either sample, weighed with the prior probability `zero_prior` of sharing."""
+    """`shared_weight` over the classes seen in either sample (aligned count sequences)."""
     a, b = _check_counts(ct, cs)
     seen = [(x, y) for x, y in zip(a, b) if x or y]
-    t = np.array([x for x, _ in seen], float)
-    s = np.array([y for _, y in seen], float)
-    if zero_prior <= 0:
-        return 0.0
-    if zero_prior >= 1:
-        return 1.0
-    log_shared = math.log(zero_prior) + _log_marginal(t + s, prior)
-    log_apart = math.log1p(-zero_prior) + _log_marginal(t, prior) + _log_marginal(s, prior)
-    return 1.0 / (1.0 + math.exp(min(log_apart - log_shared, 700.0)))
+    return shared_weight(np.array([x for x, _ in seen], float), np.array([y for _, y in seen], float), prior,
+                         zero_prior)
 
 
 def _divergence(metric: str, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -162,15 +165,13 @@ def _posterior(metric: str, key: tuple[tuple[int, int], ...], level: float, draw
         return 0.0, 0.0
     t = np.array([x for x, _ in key], float)
     s = np.array([y for _, y in key], float)
-    shared = shared_posterior(t, s, prior=prior, zero_prior=zero_prior)
+    shared = shared_weight(t, s, prior, zero_prior)  # the key holds the classes seen only
     seed = int.from_bytes(hashlib.blake2b(repr((metric, key)).encode(), digest_size=8).digest(), "little")
     rng = np.random.default_rng(seed)
     apart = _divergence(metric, rng.dirichlet(t + prior, size=draws), rng.dirichlet(s + prior, size=draws))
     if metric == "kl":
         # The true KL's posterior is heavy-tailed under a Jeffreys prior (a rare class the student
         # never showed weighs a lot): the smoothed plug-in KL, shrunk by the evidence of sharing.
-        from deltaprompts.divergence.metrics import metric_from_counts
-
         mean = (1.0 - shared) * float(metric_from_counts("kl", t, s))
     else:
         mean = (1.0 - shared) * float(apart.mean())
