@@ -15,7 +15,8 @@ import time
 from collections import Counter
 
 from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS, AdaptiveConfig, Outcome, keeps, sample_rounds, schedule
-from deltaprompts.divergence.metrics import answer_class, distribution
+from deltaprompts.divergence.metrics import distribution
+from deltaprompts.verifiers import answer_class
 from deltaprompts.models.base import Message, Request, Sampling
 from deltaprompts.models.simulated import load_simulated
 

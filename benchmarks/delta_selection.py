@@ -29,7 +29,8 @@ from deltaprompts.lab.data import make_run
 from deltaprompts.lab.distill import DistillConfig, distill, load_model
 from deltaprompts.models.base import Sampling
 from deltaprompts.models.specs import load_backend
-from deltaprompts.score import read_deltas, score_run
+from deltaprompts.score import score_run
+from deltaprompts.store import ScoreStore
 from deltaprompts.store import RunStore
 
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
@@ -106,7 +107,7 @@ def select_targeted(synth_run: Path, budget: int, seed: int) -> tuple[Path, list
     items = [it.id for it in RunStore(synth_run).iter_items()]
     if (synth_run / "scores" / "deltas.jsonl").exists():
         kept = set(items)
-        deltas = {i: d for i, d in read_deltas(synth_run).items() if i in kept}
+        deltas = {i: d for i, d in ScoreStore(synth_run).deltas(required=True).items() if i in kept}
         return synth_run, select(deltas, "top", budget, seed)
     return synth_run, random.Random(seed).sample(items, min(budget, len(items)))
 
@@ -119,7 +120,7 @@ def adaptive_vs_fixed(pool: Path, work: Path, teacher, student, k: int, sampling
         shutil.copytree(pool, copy, ignore=shutil.ignore_patterns("scores"))
     t0 = time.time()
     res = score_run(copy, teacher, student, k=k, adaptive=True, sampling=sampling, threshold=threshold)
-    fixed, adapt = read_deltas(pool), read_deltas(copy)
+    fixed, adapt = ScoreStore(pool).deltas(required=True), ScoreStore(copy).deltas(required=True)
     # keep/drop by screen's default rule (the one adaptive stopping predicts)
     agree = sum((fixed[i].decide("debiased", "tv", threshold) == "kept") == (adapt[i].decide("debiased", "tv", threshold)
                                                                            == "kept") for i in fixed)
@@ -173,7 +174,7 @@ def main() -> None:
     res = score_run(pool, teacher, student, k=args.k, sampling=sampling)
     print(f"scored: zero-delta {res.zero_delta}/{res.deltas} = {res.zero_delta_fraction:.3f} "
           f"(k={args.k}, score_run, {time.time() - t0:.0f}s)")
-    deltas = read_deltas(pool)
+    deltas = ScoreStore(pool).deltas(required=True)
     by_fam: dict[str, list] = {}
     for d in deltas.values():
         by_fam.setdefault(d.question_family, []).append(d)
@@ -217,7 +218,7 @@ def main() -> None:
             rep = distill(run, args.teacher, args.student, out, cfg, item_ids=ids, eval_run=ev)
             results[rule].append(rep["after"]["overall"])
             per_family[rule].append({f: v["acc"] for f, v in rep["after"]["families"].items()})
-            run_deltas = deltas if run == pool else read_deltas(run)
+            run_deltas = deltas if run == pool else ScoreStore(run).deltas(required=True)
             mean_delta = statistics.fmean(run_deltas[i].value for i in ids) if ids else float("nan")
             print(f"seed {seed} {rule:8s}: mean Δ {mean_delta:.3f}, train rows {rep['data'].get('rows', '-')}, "
                   f"accuracy {rep['after']['overall']:.3f} ({time.time() - t0:.0f}s)", flush=True)

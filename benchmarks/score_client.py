@@ -75,9 +75,10 @@ def make_run(root: Path, items: int) -> Path:
 def score_once(run: Path, url: str, k: int, adaptive: bool, concurrency: int, batch_size: int | None) -> dict:
     """Score `run` from scratch against `url`; wall seconds, client CPU seconds, requests, completions."""
     from deltaprompts.models.specs import load_backend
-    from deltaprompts.score import score_run, scores_dir
+    from deltaprompts.score import score_run
+    from deltaprompts.store import ScoreStore
 
-    shutil.rmtree(scores_dir(run), ignore_errors=True)
+    shutil.rmtree(ScoreStore(run).root, ignore_errors=True)
     opts = f"?concurrency={concurrency}"
     teacher, student = load_backend(f"openai:teacher@{url}{opts}"), load_backend(f"openai:student@{url}{opts}")
     kw = {"batch_size": batch_size} if batch_size else {}

@@ -117,25 +117,25 @@ def check(node: Node, where: str = "program") -> str:
     wrong input type, missing/unknown param, value not among the allowed choices).
     """
     try:
-        spec = OPS.get(node.op)
+        op = OPS.get(node.op)
     except UnknownNameError as e:
         raise TemplateError(f"{where}: {e}") from None
-    if len(node.args) != len(spec.inputs):
-        raise TemplateError(f"{where}: op {node.op!r} takes {len(spec.inputs)} input(s), got {len(node.args)}")
-    for i, (arg, want) in enumerate(zip(node.args, spec.inputs)):
+    if len(node.args) != len(op.inputs):
+        raise TemplateError(f"{where}: op {node.op!r} takes {len(op.inputs)} input(s), got {len(node.args)}")
+    for i, (arg, want) in enumerate(zip(node.args, op.inputs)):
         got = check(arg, where)
         if not _accepts(want, got):
             raise TemplateError(f"{where}: op {node.op!r} input {i + 1} must be {want}, got {got} from {arg.op!r}")
-    missing = set(spec.params) - set(node.params)
-    unknown = set(node.params) - set(spec.params)
+    missing = set(op.params) - set(node.params)
+    unknown = set(node.params) - set(op.params)
     if missing or unknown:
-        raise TemplateError(f"{where}: op {node.op!r} params must be {sorted(spec.params) or 'none'}; "
+        raise TemplateError(f"{where}: op {node.op!r} params must be {sorted(op.params) or 'none'}; "
                             f"missing {sorted(missing)}, unknown {sorted(unknown)}")
-    for key, allowed in spec.choices.items():
+    for key, allowed in op.choices.items():
         val = node.params[key]
         if not (isinstance(val, str) and val.startswith("$")) and val not in allowed:
             raise TemplateError(f"{where}: op {node.op!r} param {key}={val!r}; allowed: {', '.join(allowed)}")
-    for key, kind in spec.params.items():
+    for key, kind in op.params.items():
         val = node.params[key]
         if isinstance(val, str) and val.startswith("$"):
             continue  # a slot: its value is checked when the op runs
@@ -145,7 +145,7 @@ def check(node: Node, where: str = "program") -> str:
                                  or not math.isfinite(val) or abs(val) > MAX_PARAM):
             raise TemplateError(f"{where}: op {node.op!r} param {key}={val!r}; allowed: a finite number "
                                 f"of magnitude at most {MAX_PARAM:g}")
-    return spec.output
+    return op.output
 
 
 def slots_of(node: Node) -> set[str]:
@@ -169,12 +169,12 @@ def bind(node: Node, values: Mapping[str, Scalar]) -> Node:
 def execute(node: Node, facts: Facts) -> Any:
     """Run a bound program over Facts; raises ProgramError (with a reason tag) when ill-posed."""
     try:
-        spec = OPS.get(node.op)
+        op = OPS.get(node.op)
     except UnknownNameError as e:
         raise ProgramError("unknown_op", str(e)) from None
     inputs = [execute(a, facts) for a in node.args]
     try:
-        return spec.fn(facts, node.params, *inputs)
+        return op.fn(facts, node.params, *inputs)
     except ProgramError:
         raise
     except (KeyError, TypeError, ValueError, OverflowError) as e:  # a bad param value from a model-written program

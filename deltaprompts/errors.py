@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic stays out of this leaf module's imports
+    from pydantic import ValidationError
 
 
 class DeltaError(Exception):
@@ -55,3 +59,21 @@ class ProgramError(DeltaError):
 
 class RenderError(DeltaError):
     """A renderer failed or is unavailable (e.g. no Chromium for plotly export)."""
+
+
+def validation_message(e: ValidationError, *, flags: bool = False) -> str:
+    """A pydantic ValidationError as one line: `name=value: rule` per error, joined by '; '.
+
+    `name` is the dotted field path, or with `flags` the command-line option it came from
+    (`eval_fraction` -> `--eval-fraction`). The one formatter of validation errors for users.
+    """
+    parts = []
+    for x in e.errors():
+        loc = [str(p) for p in x.get("loc", ()) if not str(p).startswith("function-")]
+        if flags:
+            name = "--" + loc[0].replace("_", "-") if loc else "option"
+        else:
+            name = ".".join(loc) or "value"
+        rule = x["msg"].removeprefix("Value error, ")
+        parts.append(f"{name}={x.get('input')!r}: {rule}")
+    return "; ".join(parts)

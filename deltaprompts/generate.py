@@ -30,10 +30,10 @@ import deltaprompts
 from deltaprompts.errors import ProgramError, UnknownNameError, UserError
 from deltaprompts.generators.base import FAMILIES, Generator, Rendered
 from deltaprompts.knobs import resolve_knobs
-from deltaprompts.questions import QuestionTemplate, load_templates, make_question, templates_for
+from deltaprompts.questions import QuestionTemplate, load_templates, make_question, ops_count, templates_for
 from deltaprompts.records import ImageRef, Item, Scalar, Spec
-from deltaprompts.rng import item_rng
-from deltaprompts.store import MAX_ITEMS, RunStore, atomic_write
+from deltaprompts.rng import base_values, extensible_choice, item_rng
+from deltaprompts.store import MAX_ITEMS, RunStore, ShardStats, atomic_write, now
 from deltaprompts.files import read_text
 from deltaprompts.verifiers.checks import balance, check_item
 
@@ -159,7 +159,8 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
         if len(out) == want:
             break
         rng = item_rng(cfg.seed, fam, spec.index, "question", attempt, slot)
-        tpl = usable[int(rng.integers(0, len(usable)))]
+        # a question family added by the user takes its share and moves no question of another family
+        tpl = extensible_choice(rng, usable, name=lambda t: t.name, base=base_values("templates"))
         try:
             q = make_question(tpl, rendered.facts, rng, cfg.mc_fraction)
         except ProgramError as e:
@@ -169,7 +170,7 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
             rejects["duplicate_question"] += 1
             continue
         tags = {"domain": rendered.facts.domain, "knobs": spec.knobs, "question_family": q.family,
-                "skills": skills.get(q.family, []), "steps": _steps(q.program), "answer_type": q.answer_type}
+                "skills": skills.get(q.family, []), "steps": ops_count(q.program), "answer_type": q.answer_type}
         prov = {"generator": f"{fam}@{spec.version}", "deltaprompts": deltaprompts.__version__,
                 "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
         item = Item(id=Item.make_id(spec, q), family=fam, family_version=spec.version, spec=spec, image=image,
@@ -183,7 +184,7 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
     return out
 
 
-def run_shard(cfg: GenerateConfig, k: int, root: str) -> dict[str, Any]:
+def run_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats:
     """Render and write shard k of the run under `root`; return its stats. Runs in a worker."""
     store = RunStore(root)
     templates = load_templates(tuple(cfg.template_dirs))
@@ -219,16 +220,7 @@ def run_shard(cfg: GenerateConfig, k: int, root: str) -> dict[str, Any]:
                 rejects["gave_up"] += want - len(items)
         pending = retry
     items = [it for i in sorted(results) for it in results[i]]
-    stats = {"shard": k, "images": sum(1 for i in results if results[i]), "items": len(items),
-             "rejections": dict(sorted(rejects.items())), "seconds": round(time.perf_counter() - t0, 3),
-             "families": dict(Counter(it.family for it in items)),
-             "question_families": dict(Counter(it.question.family for it in items))}
-    store.write_shard(k, [it.model_dump_json() for it in items], stats)
-    return stats
-
-
-def _steps(node: Any) -> int:
-    return 1 + sum(_steps(a) for a in node.args)
+    return store.write_items(k, items, rejects, shard=k, seconds=round(time.perf_counter() - t0, 3))
 
 
 # ------------------------------------------------------------------ driver side
@@ -261,10 +253,10 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
         raise UserError(f"--resume: the run in {out} was made with a different config ({', '.join(diff)} differ); "
                         "use the same options, or --overwrite")
     manifest = {"command": command or " ".join(sys.argv), "config": cfg_json, "versions": versions(),
-                "seed": cfg.seed, "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+                "seed": cfg.seed, "status": "running", "started": now()}
     if old is None:
         store.write_manifest(manifest)
-    done_items = sum(store.shard_stats(k)["items"] for k in range(cfg.n_shards) if store.shard_done(k))
+    done_items = sum(store.shard_stats(k).items for k in range(cfg.n_shards) if store.shard_done(k))
     todo = (k for k in range(cfg.n_shards) if not store.shard_done(k))  # lazily: memory does not grow with n
     t0 = time.perf_counter()
     if progress:
@@ -273,7 +265,7 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     todo = itertools.chain(head, todo)
     if workers <= 1 or len(head) <= 1:
         for k in todo:
-            done_items += run_shard(cfg, k, str(store.root))["items"]
+            done_items += run_shard(cfg, k, str(store.root)).items
             if progress:
                 progress(done_items, cfg.n)
     else:
@@ -285,7 +277,7 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
             while futures:
                 finished, futures = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    done_items += fut.result()["items"]
+                    done_items += fut.result().items
                 futures |= {pool.submit(run_shard, cfg, k, str(store.root)) for k in itertools.islice(todo, len(finished))}
                 if progress:
                     progress(done_items, cfg.n)
@@ -311,20 +303,15 @@ def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
         lines = read_text(store.shard_path(k)).splitlines()
         keep = [line for line in lines if json.loads(line)["id"] not in dropped]
         stats = store.shard_stats(k)
-        removed = stats["items"] - len(keep)  # from the stats, so a kill between the two writes is repaired
+        removed = stats.items - len(keep)  # from the stats, so a kill between the two writes is repaired
         if removed == 0:
             continue
         items = [Item.model_validate_json(line) for line in keep]
-        stats.update(items=len(items), families=dict(Counter(it.family for it in items)),
-                     question_families=dict(Counter(it.question.family for it in items)))
-        stats["rejections"]["answer_imbalance"] = stats["rejections"].get("answer_imbalance", 0) + removed
-        store.write_shard(k, keep, stats)
+        rejections = {**stats.rejections, "answer_imbalance": stats.rejections.get("answer_imbalance", 0) + removed}
+        store.write_items(k, items, rejections, shard=stats.shard, seconds=stats.seconds)
 
 
 def finalize(store: RunStore, cfg: GenerateConfig, manifest: dict[str, Any], seconds: float) -> dict[str, Any]:
     """Balance answers, sum the shard counters into the manifest and mark the run complete."""
     apply_balance(store, cfg)
-    manifest.update(status="complete", finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    **store.tally(cfg.n_shards), last_session_seconds=round(seconds, 2))
-    store.write_manifest(manifest)
-    return manifest
+    return store.finish(manifest, cfg.n_shards, last_session_seconds=round(seconds, 2))

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError, TemplateError
 from deltaprompts.records import AnswerType, Facts, Node, Question, Scalar
+from deltaprompts.rng import base_values, extensible_choice, phrasing_key
 from deltaprompts.sandbox import BoundedSandbox, render_bounded
 from deltaprompts.files import read_text
 from deltaprompts.tolerances import EXACT, NUMERIC_TYPES, Tolerance, needs_decimals, tolerance_for
@@ -99,8 +100,9 @@ class QuestionTemplate(BaseModel):
         return True
 
 
-def _ops_count(node: Node) -> int:
-    return 1 + sum(_ops_count(a) for a in node.args)
+def ops_count(node: Node) -> int:
+    """How many ops a program applies (its `steps`)."""
+    return 1 + sum(ops_count(a) for a in node.args)
 
 
 def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate:
@@ -146,7 +148,7 @@ def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate
         raise TemplateError(f"{where}: op {rounding[0]!r} gives an answer that must be rounded; set decimals "
                             f"(e.g. decimals: {2 if tpl.answer_type == 'number' else 1}) and the question states it")
     if tpl.steps is None:
-        tpl.steps = _ops_count(tpl.program)
+        tpl.steps = ops_count(tpl.program)
     return tpl
 
 
@@ -305,7 +307,9 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
         raise ProgramError("degenerate", f"{tpl.name}: step {step!r} changes nothing")
     tol = question_tolerance(tpl, program, value, facts)
     answer = format_answer(value, tpl.answer_type, facts, tol.decimals)
-    k = int(rng.integers(0, len(tpl.phrasings)))
+    # a phrasing added to a template takes its share of questions and moves none from another phrasing
+    k = extensible_choice(rng, range(len(tpl.phrasings)), name=lambda i: phrasing_key(tpl.phrasings[i]),
+                          base=base_values(f"phrasings.{tpl.name}"))
     ctx = {**facts.context, **slots}
     try:
         text = " ".join(render_bounded(_compiled(tpl.phrasings[k]), ctx).split())

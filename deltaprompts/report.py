@@ -2,67 +2,51 @@
 
 from __future__ import annotations
 
-import html
-import json
+import functools
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from deltaprompts.divergence.records import ScreenReport
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
 from deltaprompts.split import SPLIT_FILE, describe, read_split
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.store import RunStore, ScoreStore, atomic_write
 
 REPORT_DIR = "report"
-ROUNDS_FILE = "rounds.json"
 NOT_SCORED = "Not scored yet: run `deltaprompts score` on this run to see this section."
 
-_CSS = """
-body{font-family:system-ui,sans-serif;margin:0;background:#f4f5f7;color:#1d2330}
-header{padding:16px 24px;background:#1d2330;color:#fff}header h1{margin:0;font-size:20px}
-header p{margin:4px 0 0;color:#b8c0d0;font-size:13px}
-.warn{background:#b03a2e;color:#fff;padding:8px 24px;font-weight:600}
-section{background:#fff;margin:16px 24px;padding:12px 16px;border-radius:8px;box-shadow:0 1px 3px #0002}
-h2{font-size:16px;margin:4px 0 10px}.empty{color:#777;font-style:italic}section img.plot{max-width:100%}
-table{border-collapse:collapse;font-size:13px}td,th{padding:3px 10px;border-bottom:1px solid #e3e5ea;text-align:right}
-td:first-child,th:first-child{text-align:left}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:14px}
-.card{border:1px solid #e3e5ea;border-radius:6px;overflow:hidden;font-size:13px}
-.card img{width:100%;display:block;background:#eee}
-.card .b{padding:8px 10px}.q{font-weight:600;margin-bottom:4px}.a{color:#0a6b2d}.d{font-weight:700;color:#8e44ad}
-.dist{color:#555;font-size:12px;margin-top:4px}.id{color:#999;font-size:11px}
-"""
+HTML_DIR = "html"
+"""The folder of deltaprompts.templates holding the jinja2 page templates (gallery and report)."""
 
 
-def _esc(value: Any) -> str:
-    return html.escape(str(value))
+@functools.lru_cache(maxsize=1)
+def _html_env() -> Environment:
+    folder = Path(str(resources.files("deltaprompts.templates"))) / HTML_DIR
+    return Environment(loader=FileSystemLoader(folder), autoescape=True, undefined=StrictUndefined,
+                       trim_blocks=True, lstrip_blocks=True)
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Render templates/html/`template` with plain data; autoescape is on, so every value is text, never markup."""
+    return _html_env().get_template(template).render(**context)
 
 
 # ------------------------------------------------------------------ reading the run
 
 
-def read_rounds(run_dir: Path) -> list[dict[str, int]] | None:
-    """The yield per round from rounds.json (a list of {round, generated, screened, kept}), or None
-    if the run has none; raises UserError naming the file when it has another shape."""
-    path = run_dir / ROUNDS_FILE
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON: {e}") from None
+def yield_rows(run_dir: Path) -> list[dict[str, int]] | None:
+    """The yield per round ({round, generated, screened, kept}) from the pipeline's rounds.json, or
+    None if the run has no rounds."""
+    from deltaprompts.pipeline.runroot import read_rounds
+
     keys = ("round", "generated", "screened", "kept")
-    if not isinstance(data, list) or not all(isinstance(r, dict) and isinstance(r.get("round"), int) for r in data):
-        raise UserError(f"{path} must be a list of objects with an integer 'round' and counts {', '.join(keys[1:])}")
-    rows = []
-    for r in data:
-        bad = [k for k in keys[1:] if not isinstance(r.get(k, 0), int) or isinstance(r.get(k, 0), bool)]
-        if bad:
-            raise UserError(f"{path}: round {r['round']}: {', '.join(bad)} must be whole numbers")
-        rows.append({k: int(r.get(k, 0)) for k in keys})
-    return sorted(rows, key=lambda r: r["round"])
+    return [{k: int(r.get(k, 0)) for k in keys} for r in read_rounds(run_dir)] or None
 
 
 def rejections(manifest: dict[str, Any]) -> dict[str, int]:
@@ -152,23 +136,16 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values)
 
 
-def _section(title: str, body: str) -> str:
-    return f"<section><h2>{_esc(title)}</h2>{body}</section>"
+def _plot(path: Path, title: str, ok: bool, why: str, alt: str) -> dict[str, str | None]:
+    """A plot section: the plot at `path` (referenced from report/index.html), or why there is none."""
+    return {"title": title, "src": f"{path.parent.name}/{path.name}" if ok else None, "why": why, "alt": alt}
 
 
-def _plot_or(path: Path, ok: bool, why: str, alt: str) -> str:
-    """The plot at `path` (referenced from report/index.html), or why there is none."""
-    if not ok:
-        return f'<p class="empty">{_esc(why)}</p>'
-    return f'<img class="plot" src="{_esc(path.parent.name)}/{_esc(path.name)}" alt="{_esc(alt)}">'
-
-
-def _family_table(items: list[Item], deltas: dict[str, Any]) -> str:
+def _family_table(items: list[Item], deltas: dict[str, Any]) -> dict[str, list]:
     fam: dict[str, list[Item]] = defaultdict(list)
     for it in items:
         fam[it.family].append(it)
-    cols = ("family", "items", "scored", "zero-Δ", "mean Δ", "debiased Δ", "teacher acc", "student acc")
-    rows = ["<tr>" + "".join(f"<th>{c}</th>" for c in cols) + "</tr>"]
+    rows = []
     for f, its in sorted(fam.items()):
         ds = [deltas[i.id] for i in its if i.id in deltas]
         cells = [f, len(its), len(ds)]
@@ -179,8 +156,9 @@ def _family_table(items: list[Item], deltas: dict[str, Any]) -> str:
                       f"{_mean([d.student_accuracy for d in ds]):.2f}"]
         else:
             cells += ["–"] * 5
-        rows.append("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in cells) + "</tr>")
-    return f"<table>{''.join(rows)}</table>"
+        rows.append(cells)
+    return {"columns": ["family", "items", "scored", "zero-Δ", "mean Δ", "debiased Δ", "teacher acc", "student acc"],
+            "rows": rows}
 
 
 def _debiased(delta: Any) -> float:
@@ -188,24 +166,21 @@ def _debiased(delta: Any) -> float:
     return delta.debiased[delta.metric]
 
 
-def _dist(counts: dict[str, int]) -> str:
-    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
-    return ", ".join(f"{_esc(k)} ×{v}" for k, v in top)
+def _dist(counts: dict[str, int]) -> list[tuple[str, int]]:
+    """The four most frequent answers with their counts."""
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4]
 
 
-def _card(item: Item, delta: Any, rel_root: str) -> str:
-    src = _esc(f"{rel_root}/{item.image.path}")
+def _card(item: Item, delta: Any, rel_root: str) -> dict[str, Any]:
     q = item.question
-    score = ""
+    score = None
     if delta is not None:
-        zero = " · zero-Δ" if delta.zero_delta else ""
-        score = (f'<div class="d">Δ = {delta.debiased[delta.metric]:.3f} ({_esc(delta.metric)}, debiased) · plug-in '
-                 f'{delta.value:.3f} · p_same {delta.p_same:.2f}{zero}</div>'
-                 f'<div class="dist">teacher acc {delta.teacher_accuracy:.2f}: {_dist(delta.teacher)}</div>'
-                 f'<div class="dist">student acc {delta.student_accuracy:.2f}: {_dist(delta.student)}</div>')
-    return (f'<div class="card"><a href="{src}"><img loading="lazy" src="{src}" alt="item {_esc(item.id)}"></a>'
-            f'<div class="b"><div class="q">{_esc(q.text)}</div><div class="a">Answer: {_esc(q.answer)}</div>{score}'
-            f'<div class="id">{_esc(item.family)} · {_esc(q.family)} · {_esc(item.id)}</div></div></div>')
+        score = {"value": _debiased(delta), "metric": delta.metric, "plugin": delta.value, "p_same": delta.p_same,
+                 "zero": delta.zero_delta, "teacher_acc": delta.teacher_accuracy,
+                 "student_acc": delta.student_accuracy, "teacher": _dist(delta.teacher),
+                 "student": _dist(delta.student)}
+    return {"src": f"{rel_root}/{item.image.path}", "id": item.id, "text": q.text, "answer": q.answer,
+            "family": item.family, "question_family": q.family, "delta": score}
 
 
 def _plots(plots: Path, deltas: dict[str, Any], metric: str, rounds: list[dict[str, int]] | None,
@@ -236,7 +211,7 @@ def _plots(plots: Path, deltas: dict[str, Any], metric: str, rounds: list[dict[s
 
 
 def _header(store: RunStore, manifest: dict[str, Any], items: list[Item], deltas: dict[str, Any],
-            meta: dict[str, Any], metric: str) -> str:
+            meta: dict[str, Any], metric: str) -> list[str]:
     counts = manifest.get("counts", {})
     lines = [f"{len(items)} items, {counts.get('images', '?')} images, seed {manifest.get('seed')}; "
              f"scored {len(deltas)} of {len(items)}"]
@@ -253,7 +228,7 @@ def _header(store: RunStore, manifest: dict[str, Any], items: list[Item], deltas
         lines.append(f"split: train {c['counts']['train']}, eval {c['counts']['eval']} "
                      f"(left eval for sharing with train: {left})")
     lines.append(f"command: {manifest.get('command', '')}")
-    return "".join(f"<p>{_esc(line)}</p>" for line in lines)
+    return lines
 
 
 def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
@@ -265,7 +240,6 @@ def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
     every section, those needing Deltas saying so. Images are referenced relatively, nothing is
     fetched from the network. Raises UserError for a path that is not a run or a malformed input file.
     """
-    from deltaprompts.exports import load_deltas
 
     if gallery_limit < 0:
         raise UserError(f"gallery_limit={gallery_limit} must not be negative")
@@ -273,11 +247,11 @@ def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
     manifest = store.read_manifest()
     items = list(store.iter_items())
     ids = {it.id for it in items}
-    deltas = {k: v for k, v in load_deltas(store.root).items() if k in ids}
-    meta_path = store.root / "scores" / "meta.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    scores = ScoreStore(store.root)
+    deltas = {k: v for k, v in scores.deltas().items() if k in ids}
+    meta = scores.meta()
     metric = next(iter(deltas.values())).metric if deltas else meta.get("metric", "tv")
-    rounds, rejected = read_rounds(store.root), rejections(manifest)
+    rounds, rejected = yield_rows(store.root), rejections(manifest)
     out_dir = store.root / REPORT_DIR
     plots = out_dir / "plots"
     _plots(plots, deltas, metric, rounds, rejected)
@@ -291,31 +265,52 @@ def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
     else:
         g_title = f"Items (not scored yet: run order; showing {len(shown)} of {len(items)})"
     simulated = meta.get("simulated") or any(getattr(d, "simulated", False) for d in deltas.values())
-    warn = '<div class="warn">SIMULATED MODELS: these figures describe no real model.</div>' if simulated else ""
     rel_root = os.path.relpath(store.root, out_dir)
     scored = bool(deltas)
-    no_rounds = f"No {ROUNDS_FILE}: this run was not made by the multi-round pipeline."
-    body = [
-        _section("Families", _family_table(items, deltas)),
-        _section("Δ distribution", _plot_or(plots / "delta_hist.png", scored, NOT_SCORED, "histogram of Δ")),
-        _section("Zero-Δ fraction by family",
-                 _plot_or(plots / "zero_delta_family.png", scored, NOT_SCORED, "zero-delta fraction by family")),
-        _section("Zero-Δ fraction by question family",
-                 _plot_or(plots / "zero_delta_question_family.png", scored, NOT_SCORED,
-                          "zero-delta fraction by question family")),
-        _section("Teacher and student accuracy by family",
-                 _plot_or(plots / "accuracy_family.png", scored, NOT_SCORED, "accuracy by family")),
-        _section("Yield per round", _plot_or(plots / "yield_rounds.png", bool(rounds), no_rounds,
-                                             "generated, screened and kept items per round")),
-        _section("Rejection reasons", _plot_or(plots / "rejections.png", bool(rejected),
-                                               "No rejections recorded in the manifest.", "rejections by reason")),
-        _section(g_title, f'<div class="grid">{"".join(_card(it, deltas.get(it.id), rel_root) for it in shown)}</div>'
-                 if shown else '<p class="empty">No items.</p>'),
+    no_rounds = "No rounds.json: this run was not made by the multi-round pipeline."
+    sections = [
+        _plot(plots / "delta_hist.png", "Δ distribution", scored, NOT_SCORED, "histogram of Δ"),
+        _plot(plots / "zero_delta_family.png", "Zero-Δ fraction by family", scored, NOT_SCORED,
+              "zero-delta fraction by family"),
+        _plot(plots / "zero_delta_question_family.png", "Zero-Δ fraction by question family", scored, NOT_SCORED,
+              "zero-delta fraction by question family"),
+        _plot(plots / "accuracy_family.png", "Teacher and student accuracy by family", scored, NOT_SCORED,
+              "accuracy by family"),
+        _plot(plots / "yield_rounds.png", "Yield per round", bool(rounds), no_rounds,
+              "generated, screened and kept items per round"),
+        _plot(plots / "rejections.png", "Rejection reasons", bool(rejected), "No rejections recorded in the manifest.",
+              "rejections by reason"),
     ]
-    name = _esc(store.root.name)
-    page = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>deltaprompts report: {name}</title>"
-            f"<style>{_CSS}</style></head><body><header><h1>deltaprompts report: {name}</h1>"
-            f"{_header(store, manifest, items, deltas, meta, metric)}</header>{warn}{''.join(body)}</body></html>")
+    page = render_page(
+        "report.html.j2", name=store.root.name, header=_header(store, manifest, items, deltas, meta, metric),
+        simulated=bool(simulated), table=_family_table(items, deltas), plots=sections,
+        gallery={"title": g_title, "cards": [_card(it, deltas.get(it.id), rel_root) for it in shown]})
     path = out_dir / "index.html"
     atomic_write(path, page)
     return path
+
+
+def delta_histograms(path: Path, values: dict[str, list[float]], report: ScreenReport) -> None:
+    """One Δ histogram per family, with the keep threshold marked (matplotlib, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fams = sorted(values)
+    fig = Figure(figsize=(4.2 * max(len(fams), 1), 3.4), dpi=100)
+    FigureCanvasAgg(fig)
+    bounded = report.metric in ("tv", "js")
+    for n, fam in enumerate(fams, 1):
+        ax = fig.add_subplot(1, len(fams), n)
+        vals = values[fam]
+        rng = (0.0, 1.0) if bounded else (min(min(vals), 0.0), max(max(vals), report.min_delta) + 1e-9)
+        ax.hist(vals, bins=20, range=rng, color="#4878a8", edgecolor="white")
+        ax.axvline(report.min_delta, color="#c0392b", linestyle="--", label=f"keep >= {report.min_delta:g}")
+        ax.set_title(f"{fam} (n={len(vals)})", fontsize=10)
+        ax.set_xlabel(f"Δ ({report.metric}, {'plug-in' if report.rule == 'plugin' else 'debiased'})")
+        ax.set_ylabel("items")
+        ax.legend(fontsize=8)
+    sim = " — SIMULATED MODELS" if report.simulated else ""
+    fig.suptitle(f"Δ per family{sim}", fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", metadata={"Software": None})

@@ -1,6 +1,6 @@
-"""The score stage (sample teacher and student, one Delta per item) and the screen stage (keep high-Δ items).
+"""The score stage: sample teacher and student, one Delta per item (screen is `deltaprompts.screen`).
 
-A scored run directory holds, under `scores/`: `meta.json` (models, k, sampling, metric, seeds),
+A scored run directory holds, under `scores/` (written through `store.ScoreStore`): `meta.json` (models, k, sampling, metric, seeds),
 `samples-teacher.jsonl` and `samples-student.jsonl` (every completion, appended and fsynced as it
 comes back), `forced.jsonl` (teacher-forced log-probs, when both models can score), and
 `deltas.jsonl` (one Delta per item). Rerunning `score_run` skips items that have a Delta and asks
@@ -10,8 +10,6 @@ the models only for samples not on disk.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import math
 import threading
 from collections import Counter
@@ -23,38 +21,27 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS, AdaptiveConfig, sample_rounds, schedule
-from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, item_answer_class
+from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric
 from deltaprompts.divergence.null import SAME_LEVEL, check_level
 from deltaprompts.divergence.records import (
-    DEFAULT_RULE,
-    KEEP_RULES,
-    Delta,
-    FamilyRow,
     ForcedScore,
-    JsonlLog,
     Sample,
     SampleSet,
-    ScreenReport,
     make_delta,
 )
-from deltaprompts.errors import DeltaError, UserError
+from deltaprompts.errors import DeltaError, UserError, validation_message
 from deltaprompts.models.base import Backend, Completion, Request, Sampling, Scorer
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write, confined, link_or_copy
+from deltaprompts.rng import stable_int
+from deltaprompts.store import JsonlLog, RunStore, ScoreStore
 
-SCORES_DIR = "scores"
 ROLES = ("teacher", "student")
-
-
-def scores_dir(run_dir: Path | str) -> Path:
-    """Where a run's score files live."""
-    return Path(run_dir) / SCORES_DIR
 
 
 def role_seed(seed: int, role: str) -> int:
     """The sampling seed of one role: teacher and student never share one (a shared seed correlates
     their samples and fakes low divergence)."""
-    return int.from_bytes(hashlib.blake2b(f"{seed}|{role}".encode(), digest_size=4).digest(), "little")
+    return stable_int(f"{seed}|{role}", 4)
 
 
 def check_threshold(value: float, name: str = "threshold") -> float:
@@ -105,16 +92,16 @@ def _meta(teacher: Backend, student: Backend, k: int, adaptive: bool, cfg: Adapt
             "seed": seed, "simulated": is_simulated(teacher) or is_simulated(student)}
 
 
-def _check_meta(path: Path, meta: dict[str, Any]) -> None:
-    if not path.exists():
-        atomic_write(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+def _check_meta(scores: ScoreStore, meta: dict[str, Any]) -> None:
+    old = scores.meta()
+    if not old:
+        scores.write_meta(meta)
         return
-    old = json.loads(path.read_text())
     diff = sorted(k for k in set(meta) | set(old) if meta.get(k) != old.get(k))
     if diff:
         shown = "; ".join(f"{k}: {old.get(k)!r} -> {meta.get(k)!r}" for k in diff)
-        raise UserError(f"{path.parent} holds scores made with other settings ({shown}); use the same settings to "
-                        f"resume, or move {path.parent} away to score again")
+        raise UserError(f"{scores.root} holds scores made with other settings ({shown}); use the same settings to "
+                        f"resume, or move {scores.root} away to score again")
 
 
 PREFETCH = 2  # batches whose first round is asked ahead, so the servers never wait for a batch to finish
@@ -146,7 +133,7 @@ class _Sampler:
         self._serial = contextlib.nullcontext() if getattr(backend, "concurrent", False) else serial
 
     def _record(self, item_id: str, c: Completion) -> Sample:
-        from deltaprompts.verifiers import score_item_answer
+        from deltaprompts.verifiers import item_answer_class, score_item_answer
 
         graded = self._graded.get((item_id, c.text))
         if graded is None:  # short answers repeat: grade each distinct text of an item once
@@ -255,11 +242,10 @@ def score_run(
                              threshold=DEFAULT_THRESHOLDS[metric] if threshold is None else threshold,
                              zero_level=zero_level, min_teacher_acc=min_teacher_acc)
     except ValidationError as e:
-        bad = e.errors()[0]
-        raise UserError(f"{bad['loc'][0]}={bad['input']!r}: {bad['msg']}") from None
-    out = scores_dir(run_dir)
+        raise UserError(validation_message(e)) from None
+    scores = ScoreStore(run_dir, writer=True)
     meta = _meta(teacher, student, k, adaptive, cfg, sampling, prompt_format, bootstrap, ci_level, seed)
-    _check_meta(out / "meta.json", meta)
+    _check_meta(scores, meta)
     closers = []
     if cache_path is not None:
         from deltaprompts.models.cache import CachedBackend
@@ -267,7 +253,7 @@ def score_run(
         teacher, student = CachedBackend(teacher, cache_path), CachedBackend(student, cache_path)
         closers = [teacher.close, student.close]
     try:
-        summary = _score(store, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size, progress,
+        summary = _score(store, scores, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size, progress,
                          adaptive, bootstrap, ci_level, zero_level)
         if closers:  # completions the cache answered reached no model
             summary.from_cache = {"teacher": teacher.sample_hits, "student": student.sample_hits}  # type: ignore[attr-defined]
@@ -277,24 +263,22 @@ def score_run(
             close()
 
 
-def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: Backend, cfg: AdaptiveConfig,
+def _score(store: RunStore, scores: ScoreStore, items: dict[str, Item], teacher: Backend, student: Backend, cfg: AdaptiveConfig,
            meta: dict[str, Any], sampling: Sampling, prompt_format: str, batch_size: int,
            progress: Callable[[int, int], None] | None, adaptive: bool, bootstrap: int,
            ci_level: float, zero_level: float) -> ScoreSummary:
     from deltaprompts.models.prompts import build_request
 
-    out = scores_dir(store.root)
-    deltas = JsonlLog(out / "deltas.jsonl", Delta, lambda d: d.item)
-    forced = JsonlLog(out / "forced.jsonl", ForcedScore, lambda f: (f.item, f.index))
+    deltas, forced = scores.delta_log(), scores.forced_log()
     requests: dict[str, Request] = {}
     serial = threading.Lock()
     samplers = [
         _Sampler(role, backend, sampling.model_copy(update={"seed": role_seed(sampling.seed, role)}),
-                 JsonlLog(out / f"samples-{role}.jsonl", Sample, lambda s: (s.item, s.index)), items, requests,
+                 scores.sample_log(role), items, requests,
                  serial)
         for role, backend in zip(ROLES, (teacher, student))
     ]
-    repaired = sum(log.repaired for log in (deltas, forced, *(s.log for s in samplers)))
+    repaired = scores.repaired
     can_score = isinstance(teacher, Scorer) and isinstance(student, Scorer)
     before = sum(i in deltas for i in items)
     todo = [i for i in items if i not in deltas]
@@ -363,172 +347,5 @@ def _score(store: RunStore, items: dict[str, Item], teacher: Backend, student: B
         identical=sum(d.identical for d in deltas.records.values()),
         completions={s.role: s.asked for s in samplers}, stops=dict(sorted(stops.items())),
         mean_samples=n_samples / (2 * len(todo)) if todo else 0.0, repaired_bytes=repaired,
-        simulated=meta["simulated"], scores_dir=str(out),
+        simulated=meta["simulated"], scores_dir=str(scores.root),
     )
-
-
-def read_deltas(run_dir: Path | str) -> dict[str, Delta]:
-    """The Delta records of a scored run, by item id; raises UserError if there are none."""
-    path = scores_dir(run_dir) / "deltas.jsonl"
-    if not path.exists():
-        raise UserError(f"{run_dir} has no {SCORES_DIR}/deltas.jsonl: run `deltaprompts score {run_dir} ...` first")
-    log = JsonlLog(path, Delta, lambda d: d.item, repair=False)
-    if log.torn:
-        import warnings
-
-        warnings.warn(f"{path}: its last line is cut off ({log.torn} bytes: a score run killed mid-write, or one "
-                      f"still running) and was left out; `deltaprompts score` on the run repairs it", stacklevel=2)
-    return dict(log.records)
-
-
-def read_meta(run_dir: Path | str) -> dict[str, Any]:
-    """The score settings of a scored run (empty if there are none)."""
-    path = scores_dir(run_dir) / "meta.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-# ------------------------------------------------------------------------------------- screen
-
-
-def _shown(d: Delta, rule: str, metric: str) -> float:
-    """The Δ a screen rule compares: the debiased value of a distribution metric unless the rule is plugin."""
-    return d.debiased[metric] if rule != "plugin" and metric in d.debiased else d.values[metric]
-
-
-def _plot(path: Path, values: dict[str, list[float]], report: ScreenReport) -> None:
-    """One Δ histogram per family, with the keep threshold marked (matplotlib, no pyplot state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fams = sorted(values)
-    fig = Figure(figsize=(4.2 * max(len(fams), 1), 3.4), dpi=100)
-    FigureCanvasAgg(fig)
-    bounded = report.metric in ("tv", "js")
-    for n, fam in enumerate(fams, 1):
-        ax = fig.add_subplot(1, len(fams), n)
-        vals = values[fam]
-        rng = (0.0, 1.0) if bounded else (min(min(vals), 0.0), max(max(vals), report.min_delta) + 1e-9)
-        ax.hist(vals, bins=20, range=rng, color="#4878a8", edgecolor="white")
-        ax.axvline(report.min_delta, color="#c0392b", linestyle="--", label=f"keep >= {report.min_delta:g}")
-        ax.set_title(f"{fam} (n={len(vals)})", fontsize=10)
-        ax.set_xlabel(f"Δ ({report.metric}, {'plug-in' if report.rule == 'plugin' else 'debiased'})")
-        ax.set_ylabel("items")
-        ax.legend(fontsize=8)
-    sim = " — SIMULATED MODELS" if report.simulated else ""
-    fig.suptitle(f"Δ per family{sim}", fontsize=11)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata={"Software": None})
-
-
-
-
-def screen_run(
-    run_dir: Path | str, out_dir: Path | str, min_delta: float, min_teacher_acc: float = 0.0, metric: str | None = None,
-    *, overwrite: bool = False, rule: str = DEFAULT_RULE,
-) -> ScreenReport:
-    """Write a new run directory with the items whose Δ (`metric`, default the one scored) passes
-    `min_delta` under `rule` (debiased, confident or plugin: `divergence.records.keep_decision`) and
-    whose teacher accuracy is at least `min_teacher_acc`; images are
-    hard-linked (copied across file systems), kept Deltas and the score settings are carried over,
-    and `report/` holds screen.json, screen.txt (per-family table) and delta_hist.png.
-
-    The new directory appears whole or not at all. Returns the ScreenReport. Raises UserError for
-    a run without Deltas, an unknown metric, rule or one the Deltas lack, thresholds out of range, or an
-    output directory that is the source or is not empty (without `overwrite`).
-    """
-    import os
-    import shutil
-    import time
-
-    src, dst = Path(run_dir), Path(out_dir)
-    if dst.resolve() == src.resolve():
-        raise UserError(f"--out {dst} is the run being screened; choose a new directory")
-    if not 0.0 <= min_teacher_acc <= 1.0:
-        raise UserError(f"min_teacher_acc={min_teacher_acc} must be in [0, 1]")
-    if not isinstance(min_delta, (int, float)) or not math.isfinite(min_delta):
-        raise UserError(f"min_delta={min_delta!r} must be a finite number (e.g. 0.3)")
-    if rule not in KEEP_RULES:
-        raise UserError(f"unknown keep rule {rule!r}; allowed: {', '.join(KEEP_RULES)}")
-    source = RunStore(src)
-    manifest = source.read_manifest()
-    deltas = read_deltas(src)
-    meta = read_meta(src)
-    metric = check_metric(metric or meta.get("metric", "tv"))
-    if any(metric not in d.values for d in deltas.values()):
-        have = sorted(set.intersection(*(set(d.values) for d in deltas.values())))
-        raise UserError(f"metric {metric!r} is missing from the Deltas of {src} (token_kl needs two models that score "
-                        f"answers); available: {', '.join(have)}")
-    items = list(source.iter_items())
-    kept: list[Item] = []
-    dropped: Counter = Counter()
-    values: dict[str, list[float]] = {}
-    fam: dict[str, list[Delta]] = {}
-    for item in items:
-        d = deltas.get(item.id)
-        if d is None:
-            continue
-        values.setdefault(item.family, []).append(_shown(d, rule, metric))
-        fam.setdefault(item.family, []).append(d)
-        decision = d.decide(rule, metric, min_delta, min_teacher_acc)
-        if decision == "kept":
-            kept.append(item)
-        else:
-            dropped[decision] += 1
-    kept_ids = {it.id for it in kept}
-    rows = [FamilyRow(family=f, scored=len(ds), zero_delta=sum(d.zero_delta for d in ds),
-                      kept=sum(d.item in kept_ids for d in ds), mean_delta=sum(d.values[metric] for d in ds) / len(ds),
-                      mean_debiased=sum(_shown(d, "debiased", metric) for d in ds) / len(ds),
-                      teacher_accuracy=sum(d.teacher_accuracy for d in ds) / len(ds),
-                      student_accuracy=sum(d.student_accuracy for d in ds) / len(ds)) for f, ds in sorted(fam.items())]
-    scored = sum(r.scored for r in rows)
-    zero = sum(r.zero_delta for r in rows)
-    notes = []
-    if meta.get("adaptive") and meta.get("metric") == metric and meta.get("threshold") != min_delta:
-        notes.append(f"adaptive sampling stopped items around threshold {meta.get('threshold')}, not {min_delta}: "
-                     "decisions near min_delta rest on fewer samples")
-    if meta.get("adaptive") and (meta.get("min_teacher_acc") or 0.0) > min_teacher_acc:
-        notes.append(f"adaptive sampling stopped items the teacher failed below accuracy "
-                     f"{meta.get('min_teacher_acc')}, above this screen's {min_teacher_acc}: those rest on fewer samples")
-    if meta.get("adaptive") and rule != DEFAULT_RULE:
-        notes.append(f"adaptive sampling aimed at the {DEFAULT_RULE} rule, not {rule}: decisions rest on fewer samples")
-    report = ScreenReport(
-        source=str(src), out=str(dst), metric=metric, rule=rule, min_delta=min_delta, min_teacher_acc=min_teacher_acc,
-        items=len(items), scored=scored, unscored=len(items) - scored, zero_delta=zero,
-        zero_delta_fraction=zero / scored if scored else 0.0, kept=len(kept),
-        kept_fraction=len(kept) / scored if scored else 0.0, dropped=dict(sorted(dropped.items())), families=rows,
-        simulated=bool(meta.get("simulated")), notes=notes, plot=str(dst / "report" / "delta_hist.png"),
-        table=str(dst / "report" / "screen.txt"),
-    )
-    if dst.exists() and any(dst.iterdir()) and not overwrite:
-        raise UserError(f"output directory {dst} is not empty: choose a new one, or pass --overwrite to replace it")
-    RunStore(dst).prepare(resume=False, overwrite=overwrite)  # refuses to delete a non-run; leaves dst empty
-    tmp = dst.parent / f".{dst.name}.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
-    out = RunStore(tmp)
-    shard = int(manifest.get("config", {}).get("shard_size", 50) or 50)
-    for k, s in enumerate(range(0, len(kept), shard)):
-        part = kept[s:s + shard]
-        for it in part:
-            what = f"item {it.id}: image"
-            link_or_copy(confined(src, it.image.path, what), confined(tmp, it.image.path, what))
-        out.write_shard(k, [it.model_dump_json() for it in part], {
-            "items": len(part), "images": len({it.image.path for it in part}), "rejections": {},
-            "families": dict(Counter(it.family for it in part)),
-            "question_families": dict(Counter(it.question.family for it in part))})
-    JsonlLog(tmp / SCORES_DIR / "deltas.jsonl", Delta, lambda d: d.item).append(deltas[i] for i in sorted(kept_ids))
-    if meta:
-        atomic_write(tmp / SCORES_DIR / "meta.json", json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    _plot(tmp / "report" / "delta_hist.png", values, report)
-    sim = "SIMULATED MODELS (sim: backends): these figures describe no real model.\n\n" if report.simulated else ""
-    atomic_write(tmp / "report" / "screen.txt", sim + report.text_table() + "\n")
-    atomic_write(tmp / "report" / "screen.json", report.model_dump_json(indent=2) + "\n")
-    counts = {"items": len(kept), "images": len({it.image.path for it in kept}),
-              "families": dict(sorted(Counter(it.family for it in kept).items())),
-              "question_families": dict(sorted(Counter(it.question.family for it in kept).items()))}
-    out.write_manifest({**manifest, "counts": counts, "status": "complete",
-                        "screen": {k: v for k, v in report.model_dump().items() if k not in ("families", "out")},
-                        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-    os.rmdir(dst)
-    os.replace(tmp, dst)
-    return report

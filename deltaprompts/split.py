@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -17,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
+from deltaprompts.rng import stable_int
 from deltaprompts.store import RunStore, atomic_write, confined
 
 SPLIT_FILE = "split.json"
@@ -175,8 +175,7 @@ class _QuestionIndex:
 
 def _draw(key: str, seed: int) -> float:
     """A uniform number in [0, 1) fixed by (seed, key): the same unit lands on the same side in every run."""
-    digest = hashlib.blake2b(f"{seed}|{key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+    return stable_int(f"{seed}|{key}", 8, "big") / 2**64
 
 
 def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:

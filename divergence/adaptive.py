@@ -21,7 +21,6 @@ shipped toy pair (benchmarks/delta_calibration.py; docs/divergence.md).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from collections.abc import Set
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, metric_from_counts
 from deltaprompts.divergence.null import SAME_LEVEL, p_same, posterior, shared_weight
 from deltaprompts.errors import UserError
+from deltaprompts.rng import stable_int
 
 #: Why an item stopped sampling: all answers on one class, interval above / below the threshold,
 #: the budget of k samples reached, or a fixed (non-adaptive) run.
@@ -103,8 +103,7 @@ class Decision:
 
 
 def _rng(*parts: object) -> np.random.Generator:
-    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=16).digest()
-    return np.random.default_rng(int.from_bytes(digest, "little"))
+    return np.random.default_rng(stable_int("|".join(map(str, parts)), 16))
 
 
 def shared_probability(ct: np.ndarray, cs: np.ndarray, cfg: AdaptiveConfig) -> float:

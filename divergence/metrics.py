@@ -5,14 +5,11 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 
 from deltaprompts.errors import UnknownNameError, UserError
 
-#: The answer class of a sample from which no answer could be read (a class of its own).
-UNPARSEABLE = "<unparseable>"
 #: Pseudo-count added to every class of either distribution before KL(T||S) is taken.
 KL_SMOOTHING = 0.5
 #: Distribution metrics a Delta can be ranked by (the CLI's --metric).
@@ -21,28 +18,6 @@ DISTRIBUTION_METRICS = ("tv", "js", "kl")
 ALL_METRICS = (*DISTRIBUTION_METRICS, "gap", "token_kl")
 
 Counts = Mapping[str, int]
-
-
-# ---------------------------------------------------------------- answer classes
-
-
-def answer_class(text: str, answer_type: str, options: Mapping[str, str] | None = None, **tolerances: Any) -> str:
-    """The equivalence class of one raw model output: `verifiers.canonicalize` (which extracts the
-    answer first), or UNPARSEABLE when no answer can be read. Raises VerifierError for a bad
-    answer type, keyword or options."""
-    from deltaprompts.verifiers import canonicalize
-
-    cls = canonicalize(text, answer_type, options, **tolerances)
-    return UNPARSEABLE if cls is None else cls
-
-
-def item_answer_class(item: Any, text: str) -> str:
-    """`answer_class` with an item's answer type, options and tolerance (as rel_tol where the type
-    has one, exactly as `verifiers.score_item_answer` uses it)."""
-    from deltaprompts.verifiers.scoring import _item_arguments
-
-    _, answer_type, options, extra = _item_arguments(item)
-    return answer_class(text, answer_type, options, **extra)
 
 
 def distribution(classes: Iterable[str]) -> dict[str, int]:

@@ -19,7 +19,6 @@ plug-in metrics (TV, JS, KL) of two k-sample sets of one distribution sit well a
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from functools import lru_cache
@@ -28,6 +27,7 @@ import numpy as np
 
 from deltaprompts.divergence.metrics import DISTRIBUTION_METRICS, check_metric, metric_from_counts
 from deltaprompts.errors import UserError
+from deltaprompts.rng import stable_int
 
 #: Default significance level of the zero-delta test: an item is zero-delta when p_same > this.
 SAME_LEVEL = 0.05
@@ -166,7 +166,7 @@ def _posterior(metric: str, key: tuple[tuple[int, int], ...], level: float, draw
     t = np.array([x for x, _ in key], float)
     s = np.array([y for _, y in key], float)
     shared = shared_weight(t, s, prior, zero_prior)  # the key holds the classes seen only
-    seed = int.from_bytes(hashlib.blake2b(repr((metric, key)).encode(), digest_size=8).digest(), "little")
+    seed = stable_int(repr((metric, key)), 8)
     rng = np.random.default_rng(seed)
     apart = _divergence(metric, rng.dirichlet(t + prior, size=draws), rng.dirichlet(s + prior, size=draws))
     if metric == "kl":

@@ -1,11 +1,8 @@
-"""Score and screen records (Sample, ForcedScore, SampleSet, Delta, ScreenReport) and a kill-safe JSONL log."""
+"""Score and screen records (Sample, ForcedScore, SampleSet, Delta, ScreenReport)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Callable, Hashable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -23,6 +20,7 @@ from deltaprompts.divergence.metrics import (
     identical,
 )
 from deltaprompts.divergence.null import SAME_LEVEL, p_same, posterior
+from deltaprompts.rng import stable_int
 
 #: How screen decides keep/drop on a distribution metric (see `keep_decision`).
 KEEP_RULES = ("debiased", "confident", "plugin")
@@ -39,7 +37,7 @@ class Sample(BaseModel):
     item: str = Field(description="Item id.")
     index: int = Field(ge=0, description="Sample index among the item's samples from this model.")
     text: str
-    answer_class: str = Field(description="Canonical answer class (verifiers.canonicalize), or '<unparseable>'.")
+    answer_class: str = Field(description="Answer class (verifiers.answer_class), or '<unparseable>'.")
     score: float = Field(ge=0.0, le=1.0, description="verifiers.score_item_answer against the item's answer.")
     logprob: float | None = None
     finish_reason: str | None = None
@@ -180,7 +178,7 @@ class ScreenReport(BaseModel):
 
 def item_seed(seed: int, item: str) -> int:
     """A per-item seed from a run seed, so an item's bootstrap does not depend on the item order."""
-    return int.from_bytes(hashlib.blake2b(f"{seed}|{item}".encode(), digest_size=8).digest(), "little")
+    return stable_int(f"{seed}|{item}", 8)
 
 
 def make_delta(
@@ -256,64 +254,3 @@ def keep_decision(d: Delta, rule: str, metric: str, min_delta: float, min_teache
     if not high:
         return "zero_delta" if d.zero_delta else "low_delta"
     return "kept" if d.teacher_accuracy >= min_teacher_acc else "teacher_wrong"
-
-
-class JsonlLog:
-    """An append-only JSONL file of records, safe against a kill: each append is flushed and
-    fsynced, and a partial last line (a kill mid-write) is cut off when a writer opens the file
-    again; a reader (`repair=False`) leaves it in place and counts its bytes in `torn`.
-    Records are keyed by `key(record)`; the first record with a key wins, so nothing is duplicated."""
-
-    def __init__(self, path: Path, model: type[BaseModel], key: Callable[[Any], Hashable], *, repair: bool = True):
-        self.path, self.model, self.key, self.repair = Path(path), model, key, repair
-        self.records: dict[Hashable, Any] = {}
-        self.repaired = 0  # bytes of a partial last line cut off on open (a writer)
-        self.torn = 0  # bytes of a partial last line left out and left in place (a reader: repair=False)
-        if self.path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        from deltaprompts.errors import UserError
-
-        data = self.path.read_bytes()
-        cut = data.rfind(b"\n") + 1
-        if cut < len(data):  # a partial line after the last newline: written when the run was killed
-            if self.repair:
-                self.repaired = len(data) - cut
-                with self.path.open("r+b") as f:
-                    f.truncate(cut)
-                    os.fsync(f.fileno())
-            else:  # a reader never writes: the line may be one a running writer is still appending
-                self.torn = len(data) - cut
-            data = data[:cut]
-        for n, line in enumerate(data.decode().splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rec = self.model.model_validate_json(line)
-            except ValueError as e:
-                raise UserError(f"{self.path}:{n}: not a valid {self.model.__name__} record: "
-                                f"{str(e).splitlines()[0]}; move the file away to start this stage over") from None
-            self.records.setdefault(self.key(rec), rec)
-
-    def append(self, records: Iterable[Any]) -> list[Any]:
-        """Write the records whose key is new, flushed and fsynced; returns those written."""
-        new = []
-        for rec in records:
-            k = self.key(rec)
-            if k not in self.records:
-                self.records[k] = rec
-                new.append(rec)
-        if new:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as f:
-                f.write("".join(rec.model_dump_json() + "\n" for rec in new))
-                f.flush()
-                os.fsync(f.fileno())
-        return new
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self.records
-
-    def __len__(self) -> int:
-        return len(self.records)

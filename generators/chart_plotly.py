@@ -649,11 +649,6 @@ def render_plotly_batch(specs: Sequence[Spec]) -> list[Rendered]:
     return out
 
 
-def render_plotly(spec: Spec) -> Rendered:
-    """Render one chart Spec with plotly; see render_plotly_batch."""
-    return render_plotly_batch([spec])[0]
-
-
 @atexit.register
 def close_plotly() -> None:
     """Close this process's browser, if one was started; safe to call more than once."""

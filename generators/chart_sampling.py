@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from deltaprompts.errors import TemplateError
 from deltaprompts.generators.base import choice
 from deltaprompts.generators.chart_spec import ChartData, ChartStyle, ChartType, Series
+from deltaprompts.rng import base_values, extensible_choice
 
 # Named palettes: every colour has a plain name a person would use, so "what colour is X?"
 # has one right answer; names are unique within a palette (a chart draws from one palette).
@@ -330,7 +331,8 @@ def sample_chart(rng: np.random.Generator, chart_type: str, knobs: dict[str, Any
         n_ser = 1
     decimals = int(knobs["value_decimals"])
     topics = eligible_topics(chart_type, n_cat, n_ser, decimals)
-    topic = choice(rng, topics)
+    # an added topic takes its share of charts and moves no chart from another topic (rng.extensible_choice)
+    topic = extensible_choice(rng, topics, name=lambda t: t.id, base=base_values("topics"))
     cats = _ordered_window(rng, topic.categories, n_cat) if topic.ordered else _pick(rng, topic.categories, n_cat, fake)
     names = _pick(rng, topic.series, n_ser, fake)
     style = _style(rng, chart_type, knobs, n_ser)

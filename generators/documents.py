@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ from deltaprompts.generators.base import Generator, Rendered, choice, png_bytes,
 from deltaprompts.generators.doc_layout import Drawing, draw, layout_digest, load_layout, locate
 from deltaprompts.knobs import Knob
 from deltaprompts.records import Entity, Facts, Spec, TextSpan
+from deltaprompts.rng import base_values, extensible_choice
 
 LAYOUT_DIR = Path(str(resources.files("deltaprompts.templates") / "documents"))
 #: Extra folders of layout files (os.pathsep-separated), so a user adds a layout without touching the package.
@@ -161,8 +163,8 @@ def _currency(rng: np.random.Generator, knob: str) -> str:
 
 def _layout(rng: np.random.Generator, kind: str, knob: str) -> str:
     names = sorted(layout_files(kind))
-    if knob == "random":
-        return str(choice(rng, names))
+    if knob == "random":  # an added layout file takes its share of items and moves none from another layout
+        return extensible_choice(rng, names, base=base_values(f"layouts.{kind}"))
     if knob not in names:
         raise UnknownNameError(f"{kind} layout", knob, names)
     return knob
@@ -193,13 +195,29 @@ def _noise(img: Image.Image, level: str, seed: int) -> Image.Image:
 # ---------------------------------------------------------------- families
 
 
+@dataclass(frozen=True)
+class LayoutKnob(Knob):
+    """The `layout` knob: its choices are the layout files found when asked (not at import), so a
+    file added to a $DELTAPROMPTS_LAYOUT_PATH folder is a valid value."""
+
+    kind: str = "invoice"
+
+    @property  # type: ignore[override]
+    def choices(self) -> tuple[str, ...]:
+        return ("random", *sorted(layout_files(self.kind)))
+
+    @choices.setter
+    def choices(self, _given: tuple[str, ...]) -> None:
+        pass  # Knob's __init__ sets the field; the layout files decide instead
+
+
 def _knobs(kind: str, max_items: int, default_range: str, dpi: int) -> tuple[Knob, ...]:
     return (
         Knob("n_items", "int", 0, f"number of line items; 0 samples {default_range}", lo=0, hi=max_items,
              difficulty="higher is harder"),
         Knob("dpi", "int", dpi, "raster resolution of the page", lo=60, hi=300, difficulty="lower is harder"),
-        Knob("layout", "choice", "random", f"{kind} layout file (templates/documents/{kind}_*.yaml.j2)",
-             choices=("random", *sorted(layout_files(kind))), difficulty="none"),
+        LayoutKnob("layout", "choice", "random", f"{kind} layout file (templates/documents/{kind}_*.yaml.j2 "
+                   f"and ${LAYOUT_PATH_ENV})", difficulty="none", kind=kind),
         Knob("currency", "choice", "random", "currency (sets symbol, locale of names and addresses, tax rates)",
              choices=("random", *sorted(CURRENCIES)), difficulty="none"),
         Knob("discount", "choice", "random", "whether a discount line appears (random: 35%)",

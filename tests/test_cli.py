@@ -112,6 +112,25 @@ def test_list_shows_families_knobs_and_question_families():
     assert invoke("list", "famlies").exit_code == 2
 
 
+def test_list_shows_question_families_from_template_folders(tmp_path):
+    dirs = [tmp_path / "a", tmp_path / "b" / "deeper"]
+    for d, name in zip(dirs, ("my.red_count", "my.any_count")):
+        d.mkdir(parents=True)
+        (d / f"{name}.yaml").write_text(f"name: {name}\ndomain: scene\nanswer_type: count\n"
+                                        "program: 'count(filter[attr=color, value=red](scene()))'\n"
+                                        "phrasings: ['How many red objects are there?']\n")
+    res = invoke("list", "questions", "--json", "--templates", tmp_path / "a", "--templates", tmp_path / "b")
+    assert res.exit_code == 0, res.output
+    origin = {q["name"]: q["origin"] for q in json.loads(res.output)["questions"]}
+    assert origin["my.red_count"] == str((tmp_path / "a").resolve())
+    assert origin["my.any_count"] == str((tmp_path / "b").resolve())
+    assert origin["scene.cell_color"] == "built-in"
+    res = invoke("list", "questions", "--templates", tmp_path / "a")
+    assert res.exit_code == 0 and f"from {(tmp_path / 'a').resolve()}: my.red_count" in " ".join(res.output.split())
+    res = invoke("list", "questions", "--templates", tmp_path / "missing")
+    assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
+
+
 def test_schema_prints_the_item_schema(tmp_path):
     res = invoke("schema", "Item")
     assert res.exit_code == 0 and json.loads(res.output)["title"] == "Item"

@@ -14,7 +14,7 @@ from deltaprompts.cli import app
 from deltaprompts.errors import DeltaError, ProgramError, TemplateError, UserError
 from deltaprompts.pipeline.teacher_questions import Rejected, item_from_reply
 from deltaprompts.records import Facts, Node, Question, Spec
-from deltaprompts.store import RunStore
+from deltaprompts.store import RunStore, ShardStats
 from tests.pipeline.helpers import STUDENT, TEACHER, small_config
 
 runner = CliRunner()
@@ -107,7 +107,7 @@ def test_the_store_refuses_to_write_what_it_cannot_read_back(base, tmp_path):
     bad = base.model_copy(update={"question": base.question.model_copy(update={"program": node})})
     store = RunStore(tmp_path / "r")
     with pytest.raises(DeltaError, match="would not read back"):
-        store.write_shard(0, [base.model_dump_json(), bad.model_dump_json()], {"items": 2})
+        store.write_items(0, [base, bad])
     assert not store.shard_path(0).exists() and not store.shard_done(0)
 
 
@@ -224,7 +224,7 @@ def test_generate_keeps_only_a_few_shards_in_flight(tmp_path, monkeypatch):
             submitted.append(k)
             assert len(submitted) <= 2 * 2 + k, "shards were submitted ahead of their results"
             f = Future()
-            f.set_result({"items": 0})
+            f.set_result(ShardStats(items=0, images=0))
             return f
 
     monkeypatch.setattr(gen, "ProcessPoolExecutor", Pool)

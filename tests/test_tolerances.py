@@ -289,7 +289,7 @@ def test_old_items_still_load_and_keep_the_default_5_percent():
 
 
 def test_divergence_classes_take_the_item_tolerance():
-    from deltaprompts.divergence.metrics import item_answer_class
+    from deltaprompts.verifiers import item_answer_class
 
     q = ask("field[name=total]()", "currency", doc_facts())
     assert _item_arguments(item_of(q))[3] == {"rel_tol": 0.0, "abs_tol": 0.005}

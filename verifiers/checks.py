@@ -5,18 +5,22 @@ step is degenerate, its answer scores as its own ground truth, and everything th
 depends on is legible in the render (text height, clipping, overlap, visible pixels, marks
 under the legend). `balance` is the set-level check: within a question family no answer is
 more than `ratio` times as frequent as the runner-up.
+
+Checks live in the CHECKS registry: a function `(item, cfg) -> reason or None` registered with
+`@check(name)` (or an entry point in the `deltaprompts.checks` group).
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError
 from deltaprompts.records import Box, Entity, Facts, Item, Node, TextSpan
+from deltaprompts.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -30,17 +34,27 @@ class CheckConfig:
 
 
 CheckFn = Callable[[Item, CheckConfig], "str | None"]
-CHECKS: dict[str, CheckFn] = {}
+
+
+class CheckRegistry(Registry[CheckFn]):
+    """The per-item checks. They run in registration order (the built-ins below, cheapest and most
+    basic first, then plug-ins), because an item's first rejection reason is the one counted."""
+
+    def in_order(self) -> list[str]:
+        """All check names, in the order they run."""
+        self._load_plugins()
+        return list(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.in_order())
+
+
+CHECKS = CheckRegistry("check", entry_point_group="deltaprompts.checks")
 
 
 def check(name: str) -> Callable[[CheckFn], CheckFn]:
-    """Register a per-item check under `name`; it returns a rejection reason or None."""
-
-    def wrap(fn: CheckFn) -> CheckFn:
-        CHECKS[name] = fn
-        return fn
-
-    return wrap
+    """Decorator: register a per-item check under `name`; it returns a rejection reason or None."""
+    return CHECKS.decorator(name)
 
 
 # ------------------------------------------------------------------ what a question depends on
@@ -175,11 +189,13 @@ def _unhidden(item: Item, cfg: CheckConfig) -> str | None:
 
 
 def check_item(item: Item, cfg: CheckConfig | None = None, names: Iterable[str] | None = None) -> list[str]:
-    """Run the per-item checks (all, or `names`); return the rejection reasons (empty: passes)."""
+    """Run the per-item checks (all, or `names`); return the rejection reasons (empty: passes).
+    Raises UnknownNameError for a name no check is registered under."""
     cfg = cfg or CheckConfig()
+    fns = [CHECKS.get(name) for name in (names or CHECKS.in_order())]
     reasons = []
-    for name in names or CHECKS:
-        reason = CHECKS[name](item, cfg)
+    for fn in fns:
+        reason = fn(item, cfg)
         if reason:
             reasons.append(reason)
     return reasons
@@ -202,7 +218,7 @@ def answer_problem(item: Item) -> str | None:
     except ProgramError as e:
         return e.reason
     if q.source == "external":  # an imported answer keeps its own spelling; its value is what the program reads
-        from deltaprompts.pipeline.external import answer_value
+        from deltaprompts.verifiers.rules import answer_value
 
         try:  # "1,234" reads as 1234.0; a bool value spells itself "Yes"
             same = answer_value(q.answer, q.answer_type)[1] == value or answer_value(value, q.answer_type)[0] == q.answer

@@ -388,3 +388,29 @@ RULES: dict[str, Rule] = {
 }
 #: Types a list or set element may have.
 ELEMENT_TYPES = ("count", "currency", "number", "percent", "string", "year", "yes_no")
+
+
+PLAIN_NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+")
+
+
+def answer_value(value: Any, answer_type: str) -> tuple[str, Any]:
+    """The ground-truth string and the program value of a raw answer under `answer_type`. A list or
+    set answer, a JSON list or a string the verifier splits (`apples, pears`), is written as its
+    elements with `|` between them, the item format of generated items. Raises ValueError for an
+    element holding a `|`."""
+    if answer_type in ("list", "set"):
+        if isinstance(value, (list, tuple)):
+            elements = [("Yes" if v else "No") if isinstance(v, bool) else str(v).strip() for v in value]
+        else:
+            elements = split_elements(str(value))
+        if any("|" in e for e in elements):
+            raise ValueError(f"an element of {value!r} contains '|', the separator of {answer_type} answers")
+        text = "|".join(e for e in elements if e)
+        return text, text
+    if isinstance(value, bool):
+        return ("Yes" if value else "No"), value
+    text = str(value).strip()
+    if answer_type in ("number", "count", "percent", "currency", "year") and PLAIN_NUMBER.fullmatch(text):
+        num = float(text.replace(",", ""))
+        return text, int(num) if num.is_integer() and "." not in text else num
+    return text, text

@@ -172,7 +172,7 @@ def _scalar_key(tolerances: dict[str, Any]) -> tuple[tuple[str, str, Any], ...] 
     return None
 
 
-_NO_TRUTH = object()  # canonicalize has no ground truth; None is a bad one
+_NO_TRUTH = object()  # answer_class has no ground truth; None is a bad one
 
 
 def _prepare(
@@ -240,28 +240,32 @@ def score_answer(
     return score_answer_detailed(prediction, ground_truth, answer_type, options, **tolerances).score
 
 
-def canonicalize(
+UNPARSEABLE = "<unparseable>"
+"""The answer class of an output from which no answer can be read (its own class in Δ)."""
+
+
+def answer_class(
     answer: str, answer_type: str, options: Mapping[str, str] | None = None, **tolerances: Any
-) -> str | None:
+) -> str:
     """The equivalence class of a raw model output, for comparing answer samples with each other.
 
-    Takes the same arguments as `score_answer` minus the ground truth. Returns a hashable string,
-    or None when no answer can be read. For the exact types (count, year, string, yes_no, choice)
-    two outputs that score 1 against the same ground truth share a class; for tolerant types the
-    class is the value itself (e.g. '95.2' and '100' differ although both are within 5% of 100).
-    Raises VerifierError for an unknown answer type, keyword or bad options.
+    Takes the same arguments as `score_answer` minus the ground truth. Returns a string, or
+    UNPARSEABLE when no answer can be read. For the exact types (count, year, string, yes_no,
+    choice) two outputs that score 1 against the same ground truth share a class; for tolerant
+    types the class is the value itself (e.g. '95.2' and '100' differ although both are within 5%
+    of 100). Raises VerifierError for an unknown answer type, keyword or bad options.
     """
     rule, ctx, _ = _prepare(answer_type, options, tolerances)
     extracted = extract_answer(answer)
     if extracted is None:
-        return None
+        return UNPARSEABLE
     value, _ = rule.read(extracted, ctx, False)
     if value is None:
-        return None
+        return UNPARSEABLE
     try:
         return rule.canon(value, ctx)
     except Unreadable:
-        return None
+        return UNPARSEABLE
 
 
 def _item_arguments(item: Any) -> tuple[str, str, Mapping[str, str] | None, dict[str, float]]:
@@ -288,3 +292,10 @@ def score_item_answer_detailed(item: Any, prediction: str) -> ScoreResult:
     """Like `score_item_answer`, returning the ScoreResult (parsed or not, and why)."""
     answer, answer_type, options, extra = _item_arguments(item)
     return score_answer_detailed(prediction, answer, answer_type, options, **extra)
+
+
+def item_answer_class(item: Any, text: str) -> str:
+    """`answer_class` with an item's answer type, options and tolerance, exactly as
+    `score_item_answer` reads them."""
+    _, answer_type, options, extra = _item_arguments(item)
+    return answer_class(text, answer_type, options, **extra)

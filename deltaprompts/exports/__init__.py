@@ -1,4 +1,8 @@
-"""Export a run, or one side of its split: HF datasets/parquet, LLaVA JSON, chat-messages JSONL, an lmms-eval task."""
+"""Export a run, or one side of its split: HF datasets/parquet, LLaVA JSON, chat-messages JSONL, an lmms-eval task.
+
+Formats live in the EXPORTS registry: a function `write(items, deltas, out, options) -> files`
+registered with `@export_format(name)` (or an entry point in the `deltaprompts.exports` group).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +20,41 @@ from pydantic import BaseModel, Field
 import deltaprompts
 from deltaprompts.errors import UnknownNameError, UserError
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write
+from deltaprompts.registry import Registry
+from deltaprompts.store import RunStore, ScoreStore, atomic_write
 
-FORMATS = ("hf", "parquet", "llava", "messages", "lmms-eval")
 RAW = "raw"
 """The prompt format that leaves the question text as generated (no answer instruction added)."""
 MARKER = "export.json"
 HF_SPLIT = {"train": "train", "eval": "test", "all": "train"}
 """The Hugging Face split name an export of each side is written under (eval is the test split)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What an export format is told besides the items: where the run is and how to write it."""
+
+    run_dir: Path  # the run folder; item image paths are relative to it
+    prompt_format: str  # how the question is rendered (`raw`: as generated)
+    split: str  # the Hugging Face split name the rows go under (train, test)
+    shard_rows: int  # rows per parquet shard
+    task: str  # the lmms-eval task name
+    final_out: Path  # the folder the export ends up in (`out` is a temporary sibling until it is whole)
+
+
+ExportFn = Callable[[list[Item], dict[str, Any], Path, ExportOptions], list[str]]
+"""An export format: write `items` (with their Delta records by item id, {} when unscored) into the
+empty folder `out`; return the files written, relative to `out` (images under images/)."""
+
+EXPORTS: Registry[ExportFn] = Registry(
+    "export format", entry_point_group="deltaprompts.exports",
+    modules=("deltaprompts.exports.hf", "deltaprompts.exports.chat", "deltaprompts.exports.lmms_eval"),
+)
+
+
+def export_format(name: str) -> Callable[[ExportFn], ExportFn]:
+    """Decorator: register an export format under `name` (`deltaprompts export --format name`)."""
+    return EXPORTS.decorator(name)
 
 
 class ExportSummary(BaseModel):
@@ -37,17 +70,6 @@ class ExportSummary(BaseModel):
     files: list[str] = Field(description="Files written, relative to `out` (images not listed).")
     images: int = Field(0, description="Images copied (hard-linked) under out/images.")
     deltaprompts: str = deltaprompts.__version__
-
-
-def load_deltas(run_dir: Path | str) -> dict[str, Any]:
-    """The Delta records of a run by item id ({} when unscored). Read-only: a partial last line
-    (a score stage killed mid-write) is left out with a warning and repaired by the score stage
-    itself (`score.read_deltas`). Raises UserError naming a malformed line."""
-    from deltaprompts.score import read_deltas
-
-    if not (Path(run_dir) / "scores" / "deltas.jsonl").exists():
-        return {}
-    return read_deltas(run_dir)
 
 
 def prompt_text(item: Item, prompt_format: str) -> str:
@@ -121,7 +143,7 @@ def export_run(
     """Export the items of `run_dir` (all, or the train/eval side of its split.json) in format `fmt`
     to the folder `out`, which appears whole or not at all; return an ExportSummary.
 
-    Formats: `hf` (parquet shards in data/ plus `save_to_disk` in arrow/), `parquet` (the shards
+    Formats (the EXPORTS registry): `hf` (parquet shards in data/ plus `save_to_disk` in arrow/), `parquet` (the shards
     alone), `llava` (llava.json + images/), `messages` (messages.jsonl + images/, the OpenAI/TRL
     chat form), `lmms-eval` (parquet shards + <task>.yaml + utils.py). `prompt_format` renders
     the question (`raw`: as generated). Raises UnknownNameError for an unknown format, split or
@@ -130,8 +152,7 @@ def export_run(
     """
     from deltaprompts.split import select
 
-    if fmt not in FORMATS:
-        raise UnknownNameError("export format", fmt, FORMATS)
+    write = EXPORTS.get(fmt)
     check_prompt_format(prompt_format)
     if shard_rows < 1:
         raise UserError(f"shard_rows={shard_rows} must be at least 1")
@@ -142,22 +163,12 @@ def export_run(
         raise UserError(f"nothing to export: the {split!r} side of {run_dir} has no items")
     out = Path(out)
     tmp = _prepare_out(out, overwrite, store.root)
-    deltas = load_deltas(store.root)
+    deltas = ScoreStore(store.root).deltas()
     hf_split = HF_SPLIT[split]
+    options = ExportOptions(run_dir=store.root, prompt_format=prompt_format, split=hf_split, shard_rows=shard_rows,
+                            task=task or task_name(store.root), final_out=out.resolve())
     try:
-        if fmt in ("hf", "parquet"):
-            from deltaprompts.exports.hf import write_hf
-
-            files = write_hf(items, store.root, deltas, prompt_format, tmp, hf_split, shard_rows, disk=fmt == "hf")
-        elif fmt in ("llava", "messages"):
-            from deltaprompts.exports.chat import write_chat
-
-            files = write_chat(items, store.root, prompt_format, tmp, fmt)
-        else:
-            from deltaprompts.exports.lmms_eval import write_lmms_eval
-
-            files = write_lmms_eval(items, store.root, deltas, prompt_format, tmp, hf_split, shard_rows,
-                                    task or task_name(store.root), out.resolve())
+        files = write(items, deltas, tmp, options)
         summary = ExportSummary(format=fmt, out=str(out), source=str(store.root.resolve()), split=split,
                                 hf_split=hf_split, items=len(items), prompt_format=prompt_format,
                                 files=sorted(f for f in files if not f.startswith("images/")),

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deltaprompts.exports import ExportOptions, export_format
 from deltaprompts.records import Item
 from deltaprompts.store import atomic_write
 
@@ -54,3 +55,15 @@ def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, 
         atomic_write(out / MESSAGES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         name = MESSAGES_FILE
     return [name, *sorted(images)]
+
+
+@export_format("llava")
+def export_llava(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
+    """The `llava` format: llava.json and the images."""
+    return write_chat(items, options.run_dir, options.prompt_format, out, "llava")
+
+
+@export_format("messages")
+def export_messages(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
+    """The `messages` format: messages.jsonl (OpenAI / TRL chat form) and the images."""
+    return write_chat(items, options.run_dir, options.prompt_format, out, "messages")

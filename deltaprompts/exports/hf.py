@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from deltaprompts.errors import UserError
+from deltaprompts.exports import ExportOptions, export_format
 from deltaprompts.records import Item
 from deltaprompts.store import atomic_write, confined
 
@@ -116,3 +117,17 @@ def write_hf(items: list[Item], run_dir: Path, deltas: dict[str, Any], prompt_fo
             shutil.rmtree(cache, ignore_errors=True)
         files += sorted(str(p.relative_to(out)) for p in (out / "arrow").rglob("*") if p.is_file())
     return files
+
+
+@export_format("hf")
+def export_hf(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
+    """The `hf` format: parquet shards, a dataset card and `save_to_disk` in out/arrow."""
+    return write_hf(items, options.run_dir, deltas, options.prompt_format, out, options.split, options.shard_rows,
+                    disk=True)
+
+
+@export_format("parquet")
+def export_parquet(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
+    """The `parquet` format: the parquet shards and the dataset card alone."""
+    return write_hf(items, options.run_dir, deltas, options.prompt_format, out, options.split, options.shard_rows,
+                    disk=False)

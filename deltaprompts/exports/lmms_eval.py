@@ -12,6 +12,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 import deltaprompts
 from deltaprompts.errors import UserError
+from deltaprompts.exports import ExportOptions, export_format
 from deltaprompts.records import Item
 from deltaprompts.store import atomic_write
 
@@ -49,3 +50,10 @@ def write_lmms_eval(items: list[Item], run_dir: Path, deltas: dict[str, Any], pr
     atomic_write(out / f"{task}.yaml", render("task.yaml.j2", **context))
     atomic_write(out / "utils.py", render("utils.py.j2", **context))
     return [*files, f"{task}.yaml", "utils.py"]
+
+
+@export_format("lmms-eval")
+def export_lmms_eval(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
+    """The `lmms-eval` format: parquet shards, `<task>.yaml` and `utils.py` (see write_lmms_eval)."""
+    return write_lmms_eval(items, options.run_dir, deltas, options.prompt_format, out, options.split,
+                           options.shard_rows, options.task, options.final_out)

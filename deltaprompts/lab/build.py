@@ -44,9 +44,9 @@ class TrainConfig:
     the scenes; 0: every image equally likely, so charts come in proportion to their number).
     `vision_steps` > 0 first trains the vision tower and projector alone on those patch labels for
     that many steps (constant lr, no decoder), then holds them frozen while the decoder trains for
-    `steps`: the tower sees shape before the decoder settles (docs/lab.md, "Fourth attempt").
+    `steps`: the tower sees shape before the decoder settles (docs/lab.md, "What we tried").
     `bar_labels` adds two heads for the bar charts' patch labels (each bar's value rank and position
-    from the left) to those of `patch_labels` / `vision_steps` (docs/lab.md, "Sixth attempt").
+    from the left) to those of `patch_labels` / `vision_steps` (docs/lab.md, "What we tried").
     """
 
     steps: int = 1000
@@ -78,8 +78,8 @@ STUDENT_WITHHELD = ("scene.query_color", "scene.largest_color", "chart.bars_besi
 @dataclass(frozen=True)
 class BuildConfig:
     """The whole build: data sizes, image resolution, both models and their training. The teacher is
-    built in two stages (`vision_steps`: its tower learns the patch labels first, docs/lab.md "Fourth
-    attempt"); the student is smaller, trains jointly for fewer steps and never sees STUDENT_WITHHELD
+    built in two stages (`vision_steps`: its tower learns the patch labels first, docs/lab.md "How it
+    is built"); the student is smaller, trains jointly for fewer steps and never sees STUDENT_WITHHELD
     (so it fails them)."""
 
     seed: int = 0
@@ -124,7 +124,7 @@ def new_model(tok: Any, size: ModelSize, image_size: int, patch_size: int, seed:
 
     `image_mean` is the pixel value normalised to 0 (std 0.5). SigLIP's 0.5 learned colour faster
     on the lab scenes than 1.0 (white -> 0), although 1.0 won on white single-object images; see
-    docs/lab.md.
+    docs/lab.md, "What we tried".
     """
     import torch
     import transformers as T
@@ -493,25 +493,44 @@ def hf_accuracy(model_dir: Path, run_dir: Path, batch_size: int = 50) -> dict[st
     return accuracy(items, [c[0].text for c in comps])
 
 
-def build(out_dir: Path | str, *, minutes: float = 20.0, seed: int = 0, cfg: BuildConfig = BuildConfig(),
-          work_dir: Path | str | None = None, log: Callable[[str], None] = print,
+def shipped_dir() -> Path:
+    """The package's folder of the shipped pair (`models/teacher`, `models/student`), which `toy:NAME` loads."""
+    from importlib import resources
+
+    return Path(str(resources.files("deltaprompts.lab") / "models"))
+
+
+def build(out_dir: Path | str | None, *, into_package: bool = False, minutes: float = 20.0, seed: int = 0,
+          cfg: BuildConfig = BuildConfig(), work_dir: Path | str | None = None, log: Callable[[str], None] = print,
           families: Sequence[str] = data.FAMILIES) -> dict[str, Any]:
     """Generate the lab runs, train the teacher and the student from scratch, save them as
     `out_dir/teacher` and `out_dir/student` (HF folders with accuracy.json), and return the
     build report (also in each accuracy.json).
 
-    Training stops early if the `minutes` budget would be overrun (the report says so). Runs go to
-    `work_dir` (a temporary folder by default, removed afterwards). Raises UserError for a bad budget.
+    `out_dir` is required unless `into_package` is set: then (with `out_dir` None or `shipped_dir()`)
+    the pair replaces the package's shipped one (what `toy:teacher` / `toy:student` load). Training
+    stops early if the `minutes` budget would be overrun (the report says so). Runs go to `work_dir`
+    (a temporary folder by default, removed afterwards). Raises UserError for a bad budget, for neither
+    or both of `out_dir` and `into_package`, or for an `out_dir` inside the package without `into_package`.
     """
     import shutil
     import tempfile
 
     if minutes <= 0:
         raise UserError(f"--minutes must be > 0, got {minutes}")
+    if into_package and out_dir is not None and Path(out_dir).resolve() != shipped_dir().resolve():
+        raise UserError(f"--into-package writes to {shipped_dir()}; it excludes --out {out_dir}: pick one")
+    if not into_package and out_dir is None:
+        raise UserError("lab build needs an output folder: pass --out DIR, or --into-package to replace the "
+                        f"shipped toy pair in {shipped_dir()}")
+    out = shipped_dir() if into_package else Path(out_dir)  # type: ignore[arg-type]
+    package = shipped_dir().resolve().parent
+    if not into_package and (out.resolve() == package or package in out.resolve().parents):
+        raise UserError(f"--out {out_dir} lies inside the package ({package}); pass --into-package "
+                        "to replace the shipped toy pair, or choose a folder outside it")
     t0 = time.time()
     end = t0 + minutes * 60
     cfg = replace(cfg, seed=seed)
-    out = Path(out_dir)
     tmp = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="deltaprompts-lab-"))
     seeds = run_seeds(seed)
     timings: dict[str, float] = {}

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import shutil
-import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
-from deltaprompts.store import RunStore, atomic_write, confined
+from deltaprompts.store import RunStore
 
 FAMILIES = ("scene.shapes", "scene.grid", "chart.bar")
 
@@ -32,67 +30,12 @@ KNOBS: dict[str, str] = {
     "chart.bar:style": "plain", "chart.bar:renderer": "matplotlib",
 }
 
-# Lab-only question templates (written to a folder and passed to generate as a template dir).
-# Chart questions answerable without reading any text: where the tallest / shortest / second-tallest
-# bar stands (the built-in chart questions name categories, whose labels are ~3 px tall at 128 px).
-# Scene "captions": the colours / shapes of all objects in reading order, a dense curriculum signal
-# for training only (not in QUESTION_FAMILIES).
-LAB_TEMPLATES = {
-    "chart/bar_position_max.yaml": """\
-name: chart.bars_beside_max
-domain: chart
-applies_to: ["chart.bar"]
-answer_type: count
-skills: [compare, extremum, spatial]
-requires: {max_distinct: {series: 1}, min_entities: 3}
-slots:
-  d: {choices: [left, right]}
-program: "count(relate[direction=$d](argmax[attr=value](scene())))"
-phrasings:
-  - "How many bars are to the {{ d }} of the tallest bar?"
-  - "Count the bars on the {{ d }} side of the highest bar."
-""",
-    "chart/bar_position_min.yaml": """\
-name: chart.bars_beside_min
-domain: chart
-applies_to: ["chart.bar"]
-answer_type: count
-skills: [compare, extremum, spatial]
-requires: {max_distinct: {series: 1}, min_entities: 3}
-slots:
-  d: {choices: [left, right]}
-program: "count(relate[direction=$d](argmin[attr=value](scene())))"
-phrasings:
-  - "How many bars are to the {{ d }} of the shortest bar?"
-  - "Count the bars on the {{ d }} side of the lowest bar."
-""",
-    "chart/bar_position_second.yaml": """\
-name: chart.bars_beside_second
-domain: chart
-applies_to: ["chart.bar"]
-answer_type: count
-skills: [compare, rank, spatial]
-requires: {max_distinct: {series: 1}, min_entities: 3}
-slots:
-  d: {choices: [left, right]}
-program: "count(relate[direction=$d](nth[attr=value, n=2, order=desc](scene())))"
-phrasings:
-  - "How many bars are to the {{ d }} of the second-tallest bar?"
-  - "Count the bars on the {{ d }} side of the second-highest bar."
-""",
-    **{f"scene/caption_{attr}s_{fam}.yaml": f"""\
-name: scene.caption_{attr}s{'' if fam == 'shapes' else '_grid'}
-domain: scene
-applies_to: ["scene.{fam}"]
-answer_type: list
-skills: [{attr}, spatial]
-requires: {{min_entities: 2}}
-program: "sort[attr={'x' if fam == 'shapes' else 'z'}, order=asc, output={attr}](scene())"
-phrasings:
-  - "List the {attr}s of the objects {'from left to right' if fam == 'shapes' else 'row by row'}."
-""" for attr in ("color", "shape") for fam in ("shapes", "grid")},
-}
-# Training-only curriculum families (grid objects are drawn row by row: z order is reading order).
+# Lab-only question templates: `templates/lab/questions/` of the package, outside the folder a plain
+# `deltaprompts generate` loads (`templates/questions/`); lab runs pass it as a template dir.
+# chart/: questions answerable without reading any text (where the tallest / shortest / second-tallest
+# bar stands). scene/: "captions", the colours / shapes of all objects in reading order, a dense
+# curriculum signal for training only (not in QUESTION_FAMILIES; grid objects are drawn row by row,
+# so z order is reading order).
 CAPTION_FAMILIES = ("scene.caption_colors", "scene.caption_shapes", "scene.caption_colors_grid",
                     "scene.caption_shapes_grid")
 
@@ -105,14 +48,17 @@ QUESTION_FAMILIES = (
 
 
 def template_dir() -> Path:
-    """A folder holding the lab chart templates (rewritten if missing), named by their content hash."""
-    digest = hashlib.sha256(json.dumps(LAB_TEMPLATES, sort_keys=True).encode()).hexdigest()[:12]
-    folder = Path(tempfile.gettempdir()) / f"deltaprompts-lab-templates-{digest}"
-    for name, text in LAB_TEMPLATES.items():
-        if not (folder / name).is_file() or (folder / name).read_text() != text:
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(folder / name, text)
-    return folder
+    """The folder of the lab's question templates (shipped in the package, not loaded by default)."""
+    return Path(str(resources.files("deltaprompts.templates"))) / "lab" / "questions"
+
+
+def templates_digest() -> str:
+    """A short hash of the lab templates' paths and contents: a run made with other templates is not reused."""
+    root = template_dir()
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.yaml")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return f"lab-templates-{h.hexdigest()[:12]}"
 
 
 def _check_families(question_families: Sequence[str]) -> None:
@@ -139,8 +85,8 @@ def make_run(out: Path | str, n: int, seed: int, *, question_families: Sequence[
     out = Path(out)
     keep = set(question_families)
     request = {"question_families": sorted(keep), "requested": n, "families": list(families), "seed": seed,
-               "questions_per_image": questions_per_image, "templates": template_dir().name}
-    if reuse and (out / "manifest.json").exists():
+               "questions_per_image": questions_per_image, "templates": templates_digest()}
+    if reuse and RunStore(out).is_run():
         old = RunStore(out).read_manifest()
         if {k: old.get("lab", {}).get(k) for k in request} == request:
             return old
@@ -170,25 +116,11 @@ def make_run(out: Path | str, n: int, seed: int, *, question_families: Sequence[
 
 
 def _write_subset(src: Path, dst: Path, items: list[Item], manifest: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Write `items` of run `src` as a new run at `dst` (images copied), whole or not at all."""
+    """Write `items` of run `src` as a new run at `dst` (images linked or copied), whole or not at all."""
     tmp = dst.parent / f".{dst.name}.partial"
     shutil.rmtree(tmp, ignore_errors=True)
-    store = RunStore(tmp)
-    for k, s in enumerate(range(0, max(len(items), 1), 100)):
-        part = items[s:s + 100]
-        for it in part:
-            image = confined(tmp, it.image.path, f"item {it.id}: image")
-            if not image.exists():
-                image.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(confined(src, it.image.path, f"item {it.id}: image"), image)
-        store.write_shard(k, [it.model_dump_json() for it in part], {
-            "items": len(part), "images": len({it.image.path for it in part}), "rejections": {},
-            "families": dict(Counter(it.family for it in part)),
-            "question_families": dict(Counter(it.question.family for it in part))})
-    counts = {"items": len(items), "images": len({it.image.path for it in items}),
-              "families": dict(sorted(Counter(it.family for it in items).items())),
-              "question_families": dict(sorted(Counter(it.question.family for it in items).items()))}
-    store.write_manifest({**manifest, "counts": counts, **extra})
+    # the source run's rejections are those met while generating these items: kept on shard 0
+    RunStore(tmp).write_run(items, src, {**manifest, **extra}, shard_size=100, rejections=manifest.get("rejections"))
     if dst.exists():
         shutil.rmtree(dst)
     tmp.rename(dst)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from deltaprompts.errors import UserError
 from deltaprompts.lab import data
 from deltaprompts.records import Item
+from deltaprompts.store import ScoreStore
 
 MODES = ("off-policy", "on-policy")
 
@@ -201,20 +202,16 @@ def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: st
     from deltaprompts.verifiers import score_item_answer
 
     backend = load_backend(teacher_spec)
-    scores = Path(run_dir) / "scores"
-    meta = json.loads((scores / "meta.json").read_text()) if (scores / "meta.json").exists() else {}
+    scores = ScoreStore(run_dir)
+    meta = scores.meta()
     stored: dict[str, list[tuple[str, float]]] = {}
-    if (meta.get("teacher") == backend.identity and meta.get("prompt_format") == cfg.prompt_format
-            and (scores / "samples-teacher.jsonl").exists()):
-        from deltaprompts.divergence.records import JsonlLog, Sample
-
-        log = JsonlLog(scores / "samples-teacher.jsonl", Sample, lambda s: (s.item, s.index), repair=False)
-        for smp in log.records.values():
+    if meta.get("teacher") == backend.identity and meta.get("prompt_format") == cfg.prompt_format:
+        for smp in scores.samples("teacher").values():
             stored.setdefault(smp.item, []).append((smp.text, smp.score))
     out = [(it, a) for it in items for a, score in stored.get(it.id, []) if score >= 1.0]
     fresh = [it for it in items if it.id not in stored]
     if not fresh:
-        return out, "scores/samples-teacher.jsonl"
+        return out, ScoreStore.samples_file("teacher")
     sampling = Sampling(temperature=cfg.temperature, top_k=0, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed)
     requests = [build_request(it, run_dir, cfg.prompt_format) for it in fresh]
     for s in range(0, len(fresh), 32):
@@ -222,7 +219,7 @@ def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: st
         for it, cs in zip(fresh[s:s + 32], comps):
             out += [(it, c.text) for c in cs if score_item_answer(it, c.text) >= 1.0]
     if stored:
-        return out, f"scores/samples-teacher.jsonl, and {cfg.k} fresh teacher samples for {len(fresh)} items"
+        return out, f"{ScoreStore.samples_file('teacher')}, and {cfg.k} fresh teacher samples for {len(fresh)} items"
     return out, f"{cfg.k} fresh teacher samples per item"
 
 

@@ -10,7 +10,6 @@ for tests and benchmarks of the divergence stages; its identity and every output
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ import numpy as np
 from deltaprompts.errors import UserError
 from deltaprompts.models.base import AnswerScore, Completion, Request, Sampling
 from deltaprompts.models.specs import scheme
+from deltaprompts.rng import stable_digest
 
 #: Options of a `sim:` spec: name -> (type, default, meaning).
 OPTIONS: dict[str, tuple[type, Any, str]] = {
@@ -43,7 +43,7 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 
 
 def _digest(*parts: object) -> bytes:
-    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=16).digest()
+    return stable_digest("|".join(map(str, parts)), 16)
 
 
 def _rng(*parts: object) -> np.random.Generator:
@@ -137,8 +137,10 @@ class SimulatedBackend:
     def answers(self, request: Request) -> _Answers:
         """The item behind a request (by its id, in the run its image lies in, or `run=`); an item
         that cannot be found gets abstract answers 'answer 0..' of type string."""
+        from deltaprompts.store import RunStore
+
         run = self.opts["run"] or next((str(p) for i in request.images[:1] for p in Path(i).parents
-                                        if (p / "manifest.json").exists()), "")
+                                        if RunStore(p).is_run()), "")
         if run:
             found = _run_answers(str(Path(run).resolve())).get(request.id)
             if found is not None:
@@ -194,13 +196,13 @@ class SimulatedBackend:
             out.append(row)
         return out
 
-    def classes_of(self, request: Request) -> list[str | None]:
-        """The canonical class of each simulated class's text (None for the unparseable one)."""
-        from deltaprompts.verifiers import canonicalize
+    def classes_of(self, request: Request) -> list[str]:
+        """The answer class of each simulated class's text (UNPARSEABLE for the unparseable one)."""
+        from deltaprompts.verifiers import answer_class
 
         a = self.answers(request)
         k = self.opts["classes"]
-        return [canonicalize(self._say(a, j, k), a.answer_type, a.options, **a.tol) for j in range(k + 1)]
+        return [answer_class(self._say(a, j, k), a.answer_type, a.options, **a.tol) for j in range(k + 1)]
 
 
 class SimulatedScorer(SimulatedBackend):
@@ -209,7 +211,7 @@ class SimulatedScorer(SimulatedBackend):
 
     def score(self, requests: Sequence[Request], answers: Sequence[str]) -> list[AnswerScore]:
         """Teacher-forced log-probs of each answer after its request (simulated, one pseudo-token)."""
-        from deltaprompts.verifiers import canonicalize
+        from deltaprompts.verifiers import answer_class
 
         if len(requests) != len(answers):
             raise UserError(f"score: {len(requests)} requests but {len(answers)} answers")
@@ -217,7 +219,7 @@ class SimulatedScorer(SimulatedBackend):
         for req, text in zip(requests, answers):
             p = self.mixture(req)
             a = self.answers(req)
-            cls = canonicalize(text, a.answer_type, a.options, **a.tol)
+            cls = answer_class(text, a.answer_type, a.options, **a.tol)
             mass = sum(float(pj) for pj, c in zip(p, self.classes_of(req)) if c == cls)
             lp = math.log(mass) if mass > 0 else UNKNOWN_LOGPROB
             out.append(AnswerScore(tokens=[f"<simulated class {cls}>"], token_logprobs=[lp]))

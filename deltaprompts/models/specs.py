@@ -24,7 +24,7 @@ SCHEMES: Registry[tuple[Factory, str]] = Registry(
 
 
 def scheme(name: str, form: str) -> Callable[[Factory], Factory]:
-    """Register a backend factory for specs `name:...`; `form` documents the accepted shape."""
+    """Register a backend factory for model specs `name:...`; `form` documents the accepted shape."""
 
     def wrap(factory: Factory) -> Factory:
         SCHEMES.register(name, (factory, form))
@@ -34,14 +34,14 @@ def scheme(name: str, form: str) -> Callable[[Factory], Factory]:
 
 
 def accepted_forms() -> str:
-    """The accepted spec forms, for error messages."""
+    """The accepted model spec forms, for error messages."""
     return ", ".join(SCHEMES.get(n)[1] for n in SCHEMES.names())
 
 
-def load_backend(spec: str) -> Backend:
-    """Build the backend a spec names; raises UserError showing the accepted forms."""
-    name, sep, rest = spec.partition(":")
+def load_backend(model_spec: str) -> Backend:
+    """Build the backend a model spec names; raises UserError showing the accepted forms."""
+    name, sep, rest = model_spec.partition(":")
     if not sep or not rest or name not in SCHEMES:
-        raise UserError(f"model spec {spec!r} is not valid; accepted forms: {accepted_forms()}")
+        raise UserError(f"model spec {model_spec!r} is not valid; accepted forms: {accepted_forms()}")
     factory, form = SCHEMES.get(name)
     return factory(rest)

@@ -21,7 +21,7 @@ from deltaprompts.errors import UserError
 from deltaprompts.models.base import Backend, Sampling
 from deltaprompts.pipeline.config import ExternalSeed
 from deltaprompts.pipeline.stats import bootstrap_proportion, wilson
-from deltaprompts.store import atomic_write
+from deltaprompts.store import RunStore, ScoreStore, atomic_write
 from deltaprompts.tolerances import summary as tolerance_summary
 
 AUDIT_FILE = "audit.json"
@@ -87,7 +87,7 @@ def prepare_source(source: Path | str, work: Path | str | None = None, external:
     from deltaprompts.pipeline.external import import_external
 
     src = Path(source)
-    if (src / "manifest.json").exists():
+    if RunStore(src).is_run():
         return src
     if not src.exists():
         raise UserError(f"{src} does not exist: give a run directory, a JSONL file or a Hugging Face dataset folder")
@@ -105,8 +105,7 @@ def audit_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 
     fraction (teacher and student indistinguishable at `zero_level`) and its identical fraction, with
     intervals at `level`; writes `audit.json` into the run. Raises UserError for a run without items,
     a level outside (0, 1) or scores made with other settings; DeltaError when a model fails."""
-    from deltaprompts.score import read_deltas, score_run
-    from deltaprompts.store import RunStore
+    from deltaprompts.score import score_run
 
     check_level(level, "level")
     check_level(zero_level, "zero_level")
@@ -117,7 +116,7 @@ def audit_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 
     ids = set(questions)
     # the test's level is the audit's: a Delta scored at another level is judged again from its p_same
     deltas = [d.model_copy(update={"zero_level": zero_level, "zero_delta": d.p_same > zero_level})
-              for i, d in read_deltas(run_dir).items() if i in ids]
+              for i, d in ScoreStore(run_dir).deltas(required=True).items() if i in ids]
     if not deltas:
         raise UserError(f"{run_dir} has no items to audit")
     n, z, same = len(deltas), sum(d.zero_delta for d in deltas), sum(d.identical for d in deltas)

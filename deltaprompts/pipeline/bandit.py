@@ -34,14 +34,6 @@ class Arm(BaseModel):
     prior: tuple[float, float] = (1.0, 1.0)
 
 
-class ArmCounts(BaseModel):
-    """One arm's items in one round."""
-
-    generated: int = 0
-    screened: int = 0
-    kept: int = 0
-
-
 def make_arms(report: MineReport | None, n_arms: int, prior_strength: float, families: Sequence[str] = (),
               renderable: Sequence[str] = ()) -> list[Arm]:
     """Arms from the top `n_arms` patterns whose family can be rendered, then one per extra family.

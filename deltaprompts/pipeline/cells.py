@@ -10,10 +10,6 @@ cell k, each shard whole or not at all.
 from __future__ import annotations
 
 import fnmatch
-import os
-import shutil
-import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from deltaprompts.pipeline.config import LAB_TEMPLATES
 from deltaprompts.records import Item, Scalar
 from deltaprompts.rng import derive_seed
-from deltaprompts.store import RunStore, confined
+from deltaprompts.store import RunStore, now
 
 
 class Cell(BaseModel):
@@ -101,12 +97,10 @@ def build_cell(cell: Cell, folder: Path) -> tuple[list[Item], dict[str, int]]:
                          shard_size=max(cell.images, 1), template_dirs=template_dirs(cell.template_dirs),
                          balance_ratio=None)
     store = RunStore(folder)
-    done = (folder / "manifest.json").exists() and store.read_manifest().get("status") == "complete"
-    if done:
+    if store.is_complete():
         manifest = store.read_manifest()
     else:
-        started = (folder / "manifest.json").exists()
-        manifest = generate(cfg, folder, resume=started, overwrite=False, command=f"pipeline cell {cell.id}")
+        manifest = generate(cfg, folder, resume=store.is_run(), overwrite=False, command=f"pipeline cell {cell.id}")
     by_image: dict[str, list[Item]] = {}
     for it in store.iter_items():
         by_image.setdefault(it.image.path, []).append(it)
@@ -128,52 +122,22 @@ def build_cell(cell: Cell, folder: Path) -> tuple[list[Item], dict[str, int]]:
     return kept, rejections
 
 
-def _link(src: Path, dst: Path) -> None:
-    if dst.exists():
-        return
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
-
-
 def write_part(out: Path, k: int, items: Sequence[Item], source: Path, rejections: dict[str, int]) -> None:
     """Write shard k of the run at `out` from items whose images lie under `source` (skipped when done)."""
     store = RunStore(out)
     if store.shard_done(k):
         return
-    for it in items:
-        what = f"item {it.id}: image"
-        _link(confined(source, it.image.path, what), confined(out, it.image.path, what))
-    store.write_shard(k, [it.model_dump_json() for it in items], {
-        "items": len(items), "images": len({it.image.path for it in items}), "rejections": dict(rejections),
-        "families": dict(Counter(it.family for it in items)),
-        "question_families": dict(Counter(it.question.family for it in items))})
-
-
-def finish_run(out: Path, n_shards: int, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Sum the shard counters of a merged run into its manifest, mark it complete and return it."""
-    store = RunStore(out)
-    manifest = {**manifest, "status": "complete", "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                **store.tally(n_shards)}
-    store.write_manifest(manifest)
-    return manifest
+    store.copy_images(items, source)
+    store.write_items(k, items, rejections)
 
 
 def is_complete(folder: Path) -> bool:
     """Whether a run folder holds a complete run (its manifest says so)."""
-    path = folder / "manifest.json"
-    if not path.exists():
-        return False
-    return RunStore(folder).read_manifest().get("status") == "complete"
+    return RunStore(folder).is_complete()
 
 
 def start_run(folder: Path, manifest: dict[str, Any]) -> None:
     """Write a merged run's first manifest (status running) unless it has one."""
-    if not (folder / "manifest.json").exists():
+    if not RunStore(folder).is_run():
         folder.mkdir(parents=True, exist_ok=True)
-        RunStore(folder).write_manifest({**manifest, "status": "running",
-                                         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        RunStore(folder).write_manifest({**manifest, "status": "running", "started": now()})

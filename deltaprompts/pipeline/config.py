@@ -123,7 +123,7 @@ class SynthesizeConfig(_Section):
 
 
 class ScreenConfig(_Section):
-    """Which scored items are kept (`deltaprompts.score.screen_run`)."""
+    """Which scored items are kept (`deltaprompts.screen.screen_run`)."""
 
     min_delta: float | None = Field(default=None, ge=0.0, description="Default: the metric's default threshold.")
     min_teacher_acc: float = Field(default=0.5, ge=0.0, le=1.0)

@@ -27,49 +27,22 @@ from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.pipeline.config import ExternalSeed
-from deltaprompts.records import Facts, ImageRef, Item, Node, Question, Scalar, Spec
+from deltaprompts.records import Facts, ImageRef, Item, Node, Question, Spec
 from deltaprompts.store import RunStore, confined
+from deltaprompts.verifiers.rules import PLAIN_NUMBER, answer_value
 from deltaprompts.files import text_lines
 from deltaprompts.tolerances import summary as tolerance_summary
 
 SHARD = 200
 MAX_IMAGE_PIXELS = 50_000_000
 """The largest image (width x height) an import decodes; a larger header is refused before decoding."""
-_NUMBER = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+")
-
-
 def infer_answer_type(value: Any) -> str:
     """`yes_no` for a bool, `number` for a number or a text that parses as one, else `string`."""
     if isinstance(value, bool):
         return "yes_no"
     if isinstance(value, (int, float)):
         return "number"
-    return "number" if _NUMBER.fullmatch(str(value).strip()) else "string"
-
-
-def answer_value(value: Any, answer_type: str) -> tuple[str, Scalar]:
-    """The ground-truth string and the program value of a raw answer under `answer_type`. A list or
-    set answer, a JSON list or a string the verifier splits (`apples, pears`), is written as its
-    elements with `|` between them, the item format of generated items. Raises ValueError for an
-    element holding a `|`."""
-    if answer_type in ("list", "set"):
-        from deltaprompts.verifiers.rules import split_elements
-
-        if isinstance(value, (list, tuple)):
-            elements = [("Yes" if v else "No") if isinstance(v, bool) else str(v).strip() for v in value]
-        else:
-            elements = split_elements(str(value))
-        if any("|" in e for e in elements):
-            raise ValueError(f"an element of {value!r} contains '|', the separator of {answer_type} answers")
-        text = "|".join(e for e in elements if e)
-        return text, text
-    if isinstance(value, bool):
-        return ("Yes" if value else "No"), value
-    text = str(value).strip()
-    if answer_type in ("number", "count", "percent", "currency", "year") and _NUMBER.fullmatch(text):
-        num = float(text.replace(",", ""))
-        return text, int(num) if num.is_integer() and "." not in text else num
-    return text, text
+    return "number" if PLAIN_NUMBER.fullmatch(str(value).strip()) else "string"
 
 
 def _source_name(cfg: ExternalSeed) -> str:
@@ -250,7 +223,7 @@ def make_item(row: dict[str, Any], index: int, cfg: ExternalSeed, name: str,
 def import_external(cfg: ExternalSeed, out: Path | str) -> dict[str, Any]:
     """Write the external set as the run at `out` (resuming a partial import; a complete one is
     left as it is) and return its manifest. Raises UserError for a missing file, format or column."""
-    from deltaprompts.pipeline.cells import finish_run, is_complete, start_run
+    from deltaprompts.pipeline.cells import is_complete, start_run
 
     out = Path(out)
     store = RunStore(out)
@@ -272,11 +245,7 @@ def import_external(cfg: ExternalSeed, out: Path | str) -> dict[str, Any]:
         if not store.shard_done(k):
             for item, data in batch:
                 store.write_image(item.image.path, data)
-            items = [it for it, _ in batch]
-            store.write_shard(k, [it.model_dump_json() for it in items], {
-                "items": len(items), "images": len({it.image.path for it in items}),
-                "rejections": dict(rejections), "families": dict(Counter(it.family for it in items)),
-                "question_families": dict(Counter(it.question.family for it in items))})
+            store.write_items(k, [it for it, _ in batch], rejections)
         batch.clear()
         rejections.clear()
 
@@ -300,7 +269,7 @@ def import_external(cfg: ExternalSeed, out: Path | str) -> dict[str, Any]:
             batch.append((item, data))
     flush(k)
     k = max(1, math.ceil(n / SHARD))
-    manifest = finish_run(out, k, store.read_manifest())
+    manifest = store.finish(store.read_manifest(), k)
     manifest["import_seconds"] = round(time.perf_counter() - t0, 2)
     manifest["tolerances"] = tolerance_summary(it.question for it in store.iter_items())
     store.write_manifest(manifest)

@@ -247,14 +247,15 @@ def mine_run(run_dir: Path | str, out_dir: Path | str, cfg: MineConfig, *, min_d
     `describe_with` (a Backend) writes a paragraph for the top patterns. Returns the report.
     Raises UserError for an unscored run."""
     from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS
-    from deltaprompts.score import check_threshold, read_deltas, read_meta
+    from deltaprompts.score import check_threshold
+    from deltaprompts.store import ScoreStore
 
     if min_delta is not None:  # a NaN would make every comparison false: nothing, or everything, an event
         check_threshold(min_delta, "min_delta")
     if not 0.0 <= min_teacher_acc <= 1.0:
         raise UserError(f"min_teacher_acc={min_teacher_acc!r} must be a number in [0, 1]")
-    deltas = read_deltas(run_dir)
-    metric = read_meta(run_dir).get("metric", "tv")
+    deltas = ScoreStore(run_dir).deltas(required=True)
+    metric = ScoreStore(run_dir).meta().get("metric", "tv")
     threshold = DEFAULT_THRESHOLDS.get(metric, 0.3) if min_delta is None else min_delta
     items = list(RunStore(run_dir).iter_items())
     report = mine_patterns(items, deltas, cfg, metric, threshold, min_teacher_acc, rule)

@@ -19,7 +19,7 @@ from deltaprompts.models.base import Backend, Sampling
 from deltaprompts.pipeline.config import PipelineConfig
 from deltaprompts.pipeline.runroot import (BANDIT_FILE, consolidate, prepare_root, read_rounds, round_row,
                                            update_manifest)
-from deltaprompts.store import atomic_write
+from deltaprompts.store import RunStore, atomic_write
 
 Hook = Callable[[str], None]
 
@@ -44,10 +44,10 @@ def score_stage(cfg: PipelineConfig, run_dir: Path, teacher: Backend, student: B
 def screen_stage(cfg: PipelineConfig, run_dir: Path, out: Path) -> Any:
     """screen_run into `out`, or the report of a screen already there."""
     from deltaprompts.divergence.records import ScreenReport
-    from deltaprompts.score import screen_run
+    from deltaprompts.screen import screen_run
 
     done = out / "report" / "screen.json"
-    if (out / "manifest.json").exists() and done.exists():
+    if RunStore(out).is_run() and done.exists():
         return ScreenReport.model_validate_json(done.read_text())
     return screen_run(run_dir, out, cfg.keep_threshold(), cfg.screen.min_teacher_acc, overwrite=out.exists(),
                       rule=cfg.screen.rule)

@@ -4,24 +4,37 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.pipeline.config import PipelineConfig
-from deltaprompts.store import RunStore, atomic_write, confined
+from deltaprompts.store import JsonlLog, RunStore, ScoreStore, atomic_write, counts_of, now
 from deltaprompts.files import check_out_dir, read_text
 
 ROUNDS_FILE, BANDIT_FILE = "rounds.json", "bandit.json"
 
 
 
-def read_rounds(root: Path) -> list[dict[str, Any]]:
-    """The rows of rounds.json (empty before round 0 is done)."""
+def read_rounds(root: Path | str) -> list[dict[str, Any]]:
+    """The rows of rounds.json sorted by round (empty before round 0 is done, or in a run not made
+    by the pipeline); raises UserError naming the file when it has another shape."""
     path = Path(root) / ROUNDS_FILE
-    return json.loads(path.read_text()) if path.exists() else []
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
+    keys = ("generated", "screened", "kept")
+    if not isinstance(data, list) or not all(isinstance(r, dict) and isinstance(r.get("round"), int) for r in data):
+        raise UserError(f"{path} must be a list of objects with an integer 'round' and counts {', '.join(keys)}")
+    for r in data:
+        bad = [k for k in keys if not isinstance(r.get(k, 0), int) or isinstance(r.get(k, 0), bool)]
+        if bad:
+            raise UserError(f"{path}: round {r['round']}: {', '.join(bad)} must be whole numbers")
+    return sorted(data, key=lambda r: r["round"])
 
 
 def prepare_root(cfg: PipelineConfig, resume: bool, overwrite: bool, command: str) -> Path:
@@ -36,7 +49,7 @@ def prepare_root(cfg: PipelineConfig, resume: bool, overwrite: bool, command: st
     if resume and overwrite:
         raise UserError("--resume and --overwrite exclude each other: pick one")
     if root.exists() and any(root.iterdir()):
-        manifest = store.read_manifest() if (root / "manifest.json").exists() else {}
+        manifest = store.read_manifest() if store.is_run() else {}
         if "pipeline" not in manifest:
             raise UserError(f"{root} is not empty and is not a pipeline run; choose another `out`")
         if overwrite:
@@ -55,7 +68,7 @@ def prepare_root(cfg: PipelineConfig, resume: bool, overwrite: bool, command: st
     root.mkdir(parents=True, exist_ok=True)
     store.write_manifest({"command": command or "deltaprompts run", "config": json.loads(cfg.model_dump_json()),
                           "seed": cfg.random_seed, "versions": versions(), "status": "running",
-                          "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                          "started": now(),
                           "pipeline": {"resume_key": cfg.resume_key()}, "counts": {"items": 0, "images": 0}})
     return root
 
@@ -68,18 +81,10 @@ def _diff(old: Any, new: Any, key: str = "") -> list[str]:
     return [] if old == new else [f"{key}: {old!r} -> {new!r}"]
 
 
-def _link(src: Path, dst: Path) -> None:
-    from deltaprompts.pipeline.cells import _link as link
-
-    link(src, dst)
-
-
 def consolidate(cfg: PipelineConfig, root: Path, r: int, kept_dir: Path | None, row: dict[str, Any]) -> None:
     """Add round r's kept items to the run root (shard r; items kept in an earlier round are left
     out), their Deltas to `scores/`, and the round's row to rounds.json. Idempotent."""
-    from deltaprompts.divergence.records import Delta, JsonlLog
     from deltaprompts.pipeline.cells import write_part
-    from deltaprompts.score import read_deltas
 
     store = RunStore(root)
     earlier = {it.id for k in range(r) if store.shard_done(k) for it in _shard_items(store, k)}
@@ -87,15 +92,13 @@ def consolidate(cfg: PipelineConfig, root: Path, r: int, kept_dir: Path | None, 
     if kept_dir is not None and (r > 0 or cfg.screen.keep_seed):
         items = [it for it in RunStore(kept_dir).iter_items() if it.id not in earlier]
     if items:
-        deltas = read_deltas(kept_dir)  # type: ignore[arg-type]
-        for it in items:
-            what = f"item {it.id}: image"
-            _link(confined(kept_dir, it.image.path, what), confined(root, it.image.path, what))  # type: ignore[arg-type]
-        JsonlLog(root / "scores" / "deltas.jsonl", Delta, lambda d: d.item).append(deltas[it.id] for it in items)
-        meta = kept_dir / "scores" / "meta.json"  # type: ignore[operator]
-        if meta.exists() and not (root / "scores" / "meta.json").exists():
-            atomic_write(root / "scores" / "meta.json", meta.read_text())
-    write_part(root, r, items, root, {})
+        kept = ScoreStore(kept_dir)  # type: ignore[arg-type]
+        deltas = kept.deltas(required=True)
+        scores = ScoreStore(root, writer=True)
+        scores.append_deltas(deltas[it.id] for it in items)
+        if not scores.meta() and kept.meta():
+            scores.write_meta(kept.meta())
+    write_part(root, r, items, kept_dir or root, {})
     row["added"] = len(items)
     rows = [x for x in read_rounds(root) if x["round"] != r] + [row]
     atomic_write(root / ROUNDS_FILE, json.dumps(sorted(rows, key=lambda x: x["round"]), indent=2) + "\n")
@@ -109,35 +112,22 @@ def _shard_items(store: RunStore, k: int) -> list[Any]:
 
 def update_manifest(cfg: PipelineConfig, root: Path, status: str, stopped: str | None = None) -> dict[str, Any]:
     """Sum the root's shards and the stages' rejections into its manifest and return it."""
-    from deltaprompts.score import read_meta
-
     store = RunStore(root)
     manifest = store.read_manifest()
     rows = read_rounds(root)
-    fams: Counter = Counter()
-    qfams: Counter = Counter()
-    images: set[str] = set()
-    n = 0
-    for it in store.iter_items():
-        n += 1
-        fams[it.family] += 1
-        qfams[it.question.family] += 1
-        images.add(it.image.path)
     rejections: Counter = Counter()
     dropped: Counter = Counter()
     for row in rows:
         rejections.update(row.get("rejections", {}))
         dropped.update(row.get("dropped", {}))
-    meta = read_meta(root)
-    manifest.update(status=status, counts={"items": n, "images": len(images), "families": dict(sorted(fams.items())),
-                                           "question_families": dict(sorted(qfams.items()))},
-                    rejections=dict(sorted(rejections.items())),
+    meta = ScoreStore(root).meta()
+    manifest.update(status=status, counts=counts_of(store.iter_items()), rejections=dict(sorted(rejections.items())),
                     screen={"metric": meta.get("metric", cfg.models.metric), "rule": cfg.screen.rule,
                             "min_delta": cfg.keep_threshold(),
                             "min_teacher_acc": cfg.screen.min_teacher_acc, "dropped": dict(sorted(dropped.items()))})
     manifest["pipeline"].update(rounds_done=[r["round"] for r in rows], stopped=stopped)
     if status == "complete":
-        manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        manifest["finished"] = now()
     store.write_manifest(manifest)
     return manifest
 
@@ -148,10 +138,8 @@ def round_row(r: int, gen_manifest: dict[str, Any], report: Any, gen_dir: Path |
     arms: dict[str, dict[str, int]] = {}
     kept_ids = {it.id for it in RunStore(kept_dir).iter_items()} if kept_dir and kept_dir.exists() else set()
     scored: set[str] = set()
-    if gen_dir is not None and (gen_dir / "scores" / "deltas.jsonl").exists():
-        from deltaprompts.score import read_deltas
-
-        scored = set(read_deltas(gen_dir))
+    if gen_dir is not None:
+        scored = set(ScoreStore(gen_dir).deltas())
     from_teacher = 0
     for it in RunStore(gen_dir).iter_items() if gen_dir else []:
         c = arms.setdefault(str(it.tags.get("arm", "seed")), {"generated": 0, "screened": 0, "kept": 0})
@@ -161,7 +149,6 @@ def round_row(r: int, gen_manifest: dict[str, Any], report: Any, gen_dir: Path |
         from_teacher += it.question.source == "teacher"
     teacher: dict[str, Any] = {}
     if teacher_log is not None and teacher_log.exists():
-        from deltaprompts.divergence.records import JsonlLog
         from deltaprompts.pipeline.synthesize import TeacherRecord
 
         log = JsonlLog(teacher_log, TeacherRecord, lambda rec: rec.image, repair=False)

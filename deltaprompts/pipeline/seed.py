@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from deltaprompts.pipeline.cells import (Cell, build_cell, cell_seed, draw_knobs, finish_run, is_complete, knob_kinds,
+from deltaprompts.pipeline.cells import (Cell, build_cell, cell_seed, draw_knobs, is_complete, knob_kinds,
                                          start_run, write_part)
 from deltaprompts.pipeline.config import GeneratedSeed, SeedConfig, split_knobs, vary_spec
 from deltaprompts.rng import derive_seed
@@ -70,7 +70,7 @@ def run_cells(out: Path, cells: list[Cell], manifest: dict[str, Any], hook: Hook
         write_part(out, k, items, folder, rejections)
         if hook:
             hook(f"cell:{cell.id}")
-    result = finish_run(out, len(cells), store.read_manifest())
+    result = store.finish(store.read_manifest(), len(cells))
     shutil.rmtree(out / "cells", ignore_errors=True)  # the merged run holds everything now
     return result
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from deltaprompts.divergence.records import JsonlLog
+from deltaprompts.store import JsonlLog
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.models.base import Backend, Sampling
 from deltaprompts.pipeline.bandit import Arm, allocate

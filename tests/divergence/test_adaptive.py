@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from deltaprompts.divergence import AdaptiveConfig, answer_class, decide, distribution, sample_rounds, schedule
+from deltaprompts.verifiers import answer_class
+from deltaprompts.divergence import AdaptiveConfig, decide, distribution, sample_rounds, schedule
 from deltaprompts.divergence.adaptive import keeps, predictive_interval, shared_probability
 from deltaprompts.errors import UnknownNameError, UserError
 from deltaprompts.models.base import Message, Request, Sampling

@@ -7,8 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deltaprompts.divergence import (
-    UNPARSEABLE,
-    answer_class,
     bootstrap_ci,
     correctness_gap,
     distribution,
@@ -20,6 +18,7 @@ from deltaprompts.divergence import (
     identical,
 )
 from deltaprompts.errors import UnknownNameError, UserError
+from deltaprompts.verifiers import UNPARSEABLE, answer_class
 
 
 def test_total_variation_by_hand():

@@ -161,12 +161,8 @@ def test_keep_rules():
 
 
 def test_screen_and_score_refuse_bad_levels_thresholds_and_rules(tmp_path):
-    import typer
+    from deltaprompts.cli import app
 
-    from deltaprompts.cli_divergence import register
-
-    app = typer.Typer()
-    register(app)
     cli = CliRunner()
     for args in (["--zero-level", "1.5"], ["--zero-level", "0"], ["--threshold", "nan"], ["--threshold", "inf"]):
         res = cli.invoke(app, ["score", str(tmp_path), "--teacher", "sim:t", "--student", "sim:s", *args])

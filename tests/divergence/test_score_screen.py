@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from deltaprompts.divergence import Sample, total_variation
@@ -14,7 +13,9 @@ from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.generate import GenerateConfig, generate, resolve_all_knobs
 from deltaprompts.models.base import Sampling
 from deltaprompts.models.specs import load_backend
-from deltaprompts.score import read_deltas, role_seed, score_run, screen_run
+from deltaprompts.score import role_seed, score_run
+from deltaprompts.screen import screen_run
+from deltaprompts.store import ScoreStore
 from deltaprompts.store import RunStore
 
 TEACHER, STUDENT = "sim:teacher?skill=0.9", "sim:student?skill=0.2"
@@ -75,7 +76,7 @@ def test_score_writes_samples_deltas_and_meta(run):
         recs = [Sample.model_validate(x) for x in lines(run / f"scores/samples-{role}.jsonl")]
         assert sorted((r.item, r.index) for r in recs) == sorted((i, j) for i in items for j in range(8))
         assert all("simulated" in r.text for r in recs)
-    deltas = read_deltas(run)
+    deltas = ScoreStore(run).deltas(required=True)
     assert set(deltas) == set(items)
     for d in deltas.values():
         assert sum(d.teacher.values()) == d.n_teacher == 8 and sum(d.student.values()) == d.n_student == 8
@@ -92,7 +93,7 @@ def test_score_writes_samples_deltas_and_meta(run):
 def test_shared_mixtures_still_differ_because_the_seeds_differ(run):
     t, s = load_backend("sim:a?zero=1&garble=0&alpha=1"), load_backend("sim:b?zero=1&garble=0&alpha=1")
     score_run(run, t, s, k=8)
-    deltas = read_deltas(run).values()
+    deltas = ScoreStore(run).deltas(required=True).values()
     assert all(d.values["token_kl"] == pytest.approx(0.0) for d in deltas)  # identical mixtures
     assert sum(not d.identical for d in deltas) >= 6  # but independent samples differ,
     assert sum(d.zero_delta for d in deltas) >= 10  # which the zero-delta test puts down to chance
@@ -120,7 +121,7 @@ def test_adaptive_scoring_uses_fewer_calls_and_records_its_rounds(run, tmp_path)
     at, as_ = models()
     score_run(run, at, as_, k=16, adaptive=True)
     assert at.completions + as_.completions < ft.completions + fs.completions
-    fixed_d, adapt_d = read_deltas(fixed), read_deltas(run)
+    fixed_d, adapt_d = ScoreStore(fixed).deltas(required=True), ScoreStore(run).deltas(required=True)
     for item, d in adapt_d.items():
         assert d.stop in ("zero_delta", "above", "below", "budget") and d.n_teacher == 4 * d.rounds
         if d.stop == "budget":  # went the whole way: the same samples as the fixed run
@@ -135,14 +136,14 @@ def test_a_crash_keeps_every_completion_and_the_resume_finishes_without_duplicat
         score_run(run, t, s, k=8, batch_size=4)
     for role in ("teacher", "student"):  # the first batch's samples are on disk, and its Deltas
         assert len(lines(run / f"scores/samples-{role}.jsonl")) == 4 * 8
-    assert len(read_deltas(run)) == 4
+    assert len(ScoreStore(run).deltas(required=True)) == 4
     t, s = models()
     res = score_run(run, t, s, k=8, batch_size=4)
     assert t.completions == s.completions == 8 * 8 and res.already_scored == 4  # only what was missing
     for role in ("teacher", "student"):
         keys = [(x["item"], x["index"]) for x in lines(run / f"scores/samples-{role}.jsonl")]
         assert len(keys) == len(set(keys)) == 96
-    assert read_deltas(run) == read_deltas(clean)
+    assert ScoreStore(run).deltas(required=True) == ScoreStore(clean).deltas(required=True)
 
 
 def test_completions_a_failing_backend_did_return_are_kept(run):
@@ -178,7 +179,7 @@ def test_a_partial_line_from_a_kill_is_cut_and_resumed(run, tmp_path):
         recs = lines(run / "scores" / name)
         keys = [(x["item"], x.get("index")) for x in recs]
         assert len(keys) == len(set(keys))
-    assert read_deltas(run) == read_deltas(clean)
+    assert ScoreStore(run).deltas(required=True) == ScoreStore(clean).deltas(required=True)
 
 
 def test_the_response_cache_answers_a_fresh_scoring(run, tmp_path):
@@ -188,7 +189,7 @@ def test_the_response_cache_answers_a_fresh_scoring(run, tmp_path):
     t, s = models()
     score_run(again, t, s, k=4, cache_path=cache)
     assert cache.exists() and t.completions == s.completions == 0
-    assert read_deltas(again) == read_deltas(run)
+    assert ScoreStore(again).deltas(required=True) == ScoreStore(run).deltas(required=True)
 
 
 def sha(path):
@@ -197,7 +198,7 @@ def sha(path):
 
 def test_screen_keeps_high_delta_items_in_a_new_run_with_a_report(run, tmp_path):
     score_run(run, *models(), k=8)
-    deltas = read_deltas(run)
+    deltas = ScoreStore(run).deltas(required=True)
     out = tmp_path / "kept"
     rep = screen_run(run, out, min_delta=0.25, min_teacher_acc=0.1, rule="plugin")
     want = {i for i, d in deltas.items() if d.values["tv"] >= 0.25 and d.teacher_accuracy >= 0.1}
@@ -212,7 +213,7 @@ def test_screen_keeps_high_delta_items_in_a_new_run_with_a_report(run, tmp_path)
         assert sha(out / it.image.path) == it.image.sha256 == sha(run / it.image.path)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"]["items"] == len(want) and manifest["screen"]["min_delta"] == 0.25
-    assert set(read_deltas(out)) == want
+    assert set(ScoreStore(out).deltas(required=True)) == want
     assert (out / "report/delta_hist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (out / "report/screen.txt").read_text()
     assert table.startswith("SIMULATED MODELS") and "scene.shapes" in table
@@ -237,10 +238,8 @@ def test_screen_refuses_bad_requests(run, tmp_path):
 
 
 def test_cli_score_and_screen(run, tmp_path):
-    from deltaprompts.cli_divergence import register
+    from deltaprompts.cli import app
 
-    app = typer.Typer()
-    register(app)
     cli = CliRunner()
     res = cli.invoke(app, ["score", str(run), "--teacher", TEACHER, "--student", STUDENT, "--k", "8", "--adaptive",
                            "--quiet"])
@@ -263,10 +262,10 @@ def test_readers_leave_a_torn_last_line_in_place_and_say_so(run):
     torn = "".join(lines_[:-1]) + lines_[-1][:30]
     path.write_text(torn)
     with pytest.warns(UserWarning, match="last line is cut off"):
-        deltas = read_deltas(run)
+        deltas = ScoreStore(run).deltas(required=True)
     assert len(deltas) == 11 and path.read_text() == torn  # left out, and the file is not touched
     score_run(run, *models(), k=4)  # the writer repairs it and scores the item again
-    assert len(read_deltas(run)) == 12 and path.read_text().endswith("\n")
+    assert len(ScoreStore(run).deltas(required=True)) == 12 and path.read_text().endswith("\n")
 
 
 def test_completions_the_cache_answers_are_not_counted_as_model_calls(run, tmp_path):

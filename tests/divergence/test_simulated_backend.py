@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from deltaprompts.divergence import UNPARSEABLE, answer_class
+from deltaprompts.verifiers import UNPARSEABLE, answer_class
 from deltaprompts.errors import UserError
 from deltaprompts.models.base import Backend, Message, Request, Sampling, Scorer
 from deltaprompts.models.simulated import SimulatedBackend, _Answers

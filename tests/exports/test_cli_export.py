@@ -4,19 +4,16 @@ import json
 import shutil
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from deltaprompts.cli_export import register
+from deltaprompts.cli import app as cli_app
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def app():
-    app = typer.Typer(add_completion=False, no_args_is_help=True)
-    register(app)
-    return app
+    return cli_app
 
 
 def invoke(app, *args):

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from deltaprompts.errors import UnknownNameError, UserError
-from deltaprompts.exports import export_run, load_deltas
+from deltaprompts.exports import export_run
+from deltaprompts.store import ScoreStore
 from deltaprompts.models.prompts import render_prompt
 from deltaprompts.store import RunStore
 
@@ -26,7 +27,7 @@ def test_hf_export_loads_with_load_dataset_parquet_and_load_from_disk(scored_run
     out = tmp_path / "hf"
     summary = export_run(scored_run, "hf", out, shard_rows=5)
     items = {it.id: it for it in RunStore(scored_run).iter_items()}
-    deltas = load_deltas(scored_run)
+    deltas = ScoreStore(scored_run).deltas()
     shards = sorted(p.name for p in (out / "data").glob("*.parquet"))
     assert shards == [f"train-0000{k}-of-00003.parquet" for k in range(3)]
     assert summary.items == 12 and (out / "export.json").exists()

@@ -100,7 +100,7 @@ def test_planted_duplicates_are_all_caught(run_copy):
         plant(run_copy, t1, "planted-clean", png=png_of(noise2), text="Is the sky in this picture falling down?"),
     ]
     assert normalize_text(t2_text) == normalize_text(t2.question.text) and t2_text != t2.question.text
-    store.write_shard(999, [p.model_dump_json() for p in planted], {"items": len(planted)})
+    store.write_items(999, planted)
     result = split_run(run_copy, cfg)
     sha = {it.id: it.image.sha256 for it in items}
     reasons = {c["item"]: (c["reason"], sha.get(c["with"])) for c in result.conflicts}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from deltaprompts.errors import UserError
@@ -81,7 +80,8 @@ def _scored_copy(scene_run, teacher_spec, tmp_path):
     score_run writes them, so off-policy distillation reuses them instead of sampling."""
     import shutil
 
-    from deltaprompts.divergence.records import JsonlLog, Sample
+    from deltaprompts.divergence.records import Sample
+    from deltaprompts.store import JsonlLog
 
     from deltaprompts.models.specs import load_backend
 
@@ -127,10 +127,8 @@ def test_distill_refuses_bad_input(micro_pair, scene_run, tmp_path):
 
 
 def test_cli_distill_reports_a_bad_mode_without_traceback(micro_pair, scene_run, tmp_path):
-    from deltaprompts.cli_lab import register
+    from deltaprompts.cli import app
 
-    app = typer.Typer()
-    register(app)
     res = CliRunner().invoke(app, ["distill", str(scene_run), "--teacher", f"hf:{micro_pair['teacher']}",
                                    "--student", f"hf:{micro_pair['student']}", "--out", str(tmp_path / "o"),
                                    "--mode", "sideways"])
@@ -147,7 +145,8 @@ def test_off_policy_samples_the_items_without_stored_teacher_samples(scene_run, 
     items with stored samples reuse them (no new calls for them)."""
     import shutil
 
-    from deltaprompts.divergence.records import JsonlLog, Sample
+    from deltaprompts.divergence.records import Sample
+    from deltaprompts.store import JsonlLog
 
     from deltaprompts.lab.distill import DistillConfig, teacher_answers
     from deltaprompts.models.specs import load_backend

@@ -34,6 +34,23 @@ def test_lab_run_is_reused_only_when_the_request_matches(scene_run, tmp_path):
         make_run(scene_run, 24, 6, families=("scene.grid", "scene.shapes"))
 
 
+def test_lab_run_shards_carry_the_counts_of_the_manifest(scene_run):
+    store = RunStore(scene_run)
+    manifest = store.read_manifest()
+    assert manifest["counts"] == store.tally()["counts"] and manifest["rejections"] == store.tally()["rejections"]
+    assert sum(store.shard_stats(k).items for k in range(store.n_shards())) == 24
+    assert not list(scene_run.parent.glob(f".{scene_run.name}.*"))  # no raw or partial folder left behind
+
+
+def test_lab_templates_ship_in_the_package_but_load_only_when_asked():
+    from deltaprompts.lab.data import CAPTION_FAMILIES, QUESTION_FAMILIES, template_dir
+    from deltaprompts.questions import load_templates
+
+    lab = {t.name for t in load_templates((str(template_dir()),))} - {t.name for t in load_templates()}
+    assert lab == {q for q in QUESTION_FAMILIES + CAPTION_FAMILIES if q.startswith("chart.") or q in CAPTION_FAMILIES}
+    assert template_dir().is_dir() and "templates" in template_dir().parts
+
+
 def test_lab_run_rejects_unknown_question_families(tmp_path):
     from deltaprompts.lab.data import make_run
 
@@ -88,6 +105,30 @@ def test_build_writes_both_models_with_accuracy(tmp_path):
     assert report["timings"]["total"] > 0
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"out_dir": None}, "needs an output folder"),
+    ({"out_dir": "x", "into_package": True}, "pick one"),
+])
+def test_build_needs_one_output_folder(kwargs, message, tmp_path):
+    from deltaprompts.lab import build
+
+    if kwargs["out_dir"]:
+        kwargs["out_dir"] = tmp_path / kwargs["out_dir"]
+    with pytest.raises(UserError, match=message):
+        build.build(**kwargs, minutes=1, log=lambda m: None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_build_refuses_to_write_into_the_package_unless_asked():
+    from deltaprompts.lab import build
+
+    with pytest.raises(UserError, match="--into-package"):
+        build.build(build.shipped_dir(), minutes=1, log=lambda m: None)
+    with pytest.raises(UserError, match="--into-package"):
+        build.build(build.shipped_dir().parent / "elsewhere", minutes=1, log=lambda m: None)
+    assert not (build.shipped_dir().parent / "elsewhere").exists()
+
+
 def _shipped():
     from deltaprompts.models.toy import toy_model_dir
 
@@ -127,13 +168,10 @@ def test_shipped_pair_reproduces_its_recorded_accuracy(tmp_path):
 
 
 def test_cli_lab_build_rejects_a_bad_budget(tmp_path):
-    import typer
     from typer.testing import CliRunner
 
-    from deltaprompts.cli_lab import register
+    from deltaprompts.cli import app
 
-    app = typer.Typer()
-    register(app)
     res = CliRunner().invoke(app, ["lab", "build", "--out", str(tmp_path / "pair"), "--minutes", "0"])
     assert res.exit_code == 2 and "--minutes" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "pair").exists()

@@ -3,11 +3,10 @@
 import json
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
-from deltaprompts import cli_pipeline
+from deltaprompts.cli import app as cli_app
 from deltaprompts.store import RunStore
 from tests.pipeline.helpers import STUDENT, TEACHER
 from tests.pipeline.test_external import jsonl  # noqa: F401  (fixture)
@@ -15,9 +14,7 @@ from tests.pipeline.test_external import jsonl  # noqa: F401  (fixture)
 
 @pytest.fixture(scope="module")
 def app():
-    app = typer.Typer()
-    cli_pipeline.register(app)
-    return app
+    return cli_app
 
 
 def invoke(app, *args):

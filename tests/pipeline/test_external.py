@@ -14,7 +14,8 @@ from deltaprompts.pipeline.config import ExternalSeed
 from deltaprompts.pipeline.external import import_external, infer_answer_type
 from deltaprompts.pipeline.rounds import run_pipeline
 from deltaprompts.records import Item
-from deltaprompts.score import read_deltas, score_run
+from deltaprompts.score import score_run
+from deltaprompts.store import ScoreStore
 from deltaprompts.store import RunStore
 from tests.pipeline.helpers import STUDENT, TEACHER, assert_no_duplicates, small_config
 
@@ -127,7 +128,7 @@ def test_imported_items_are_scored_and_audited(jsonl, tmp_path):
     assert (run / "manifest.json").exists() and prepare_source(run) == run
     t, s = load_backend(TEACHER), load_backend(STUDENT)
     rep = audit_run(run, t, s, k=4, sampling=Sampling(seed=2), level=0.9)
-    deltas = read_deltas(run)
+    deltas = ScoreStore(run).deltas(required=True)
     assert rep.items == len(deltas) == 7 and rep.simulated
     assert rep.zero_delta == sum(d.zero_delta for d in deltas.values())
     assert rep.wilson[0] <= rep.zero_delta_fraction <= rep.wilson[1]
@@ -153,7 +154,7 @@ def test_a_pipeline_on_an_external_seed(jsonl, tmp_path):
 
 
 def test_list_answers_import_and_score_their_own_answers_end_to_end(tmp_path):
-    from deltaprompts.verifiers import canonicalize, score_item_answer
+    from deltaprompts.verifiers import answer_class, score_item_answer
 
     (tmp_path / "imgs").mkdir()
     answers = ["apples, pears", ["apples", "pears", "plums"], "1,000, 2,000", [1000, 2500.5],
@@ -189,5 +190,5 @@ def test_list_answers_import_and_score_their_own_answers_end_to_end(tmp_path):
         if sample["text"].endswith(f"The answer is {item.question.answer}"):  # the simulated right answer
             own += 1
             assert sample["score"] == 1.0
-            assert sample["answer_class"] == canonicalize(item.question.answer, "list")
+            assert sample["answer_class"] == answer_class(item.question.answer, "list")
     assert own > 0

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from deltaprompts.pipeline.rounds import run_pipeline
-from deltaprompts.score import read_deltas, read_meta
+from deltaprompts.store import ScoreStore
 from deltaprompts.store import RunStore
 from tests.pipeline.helpers import assert_no_duplicates, small_config
 
@@ -49,10 +49,10 @@ def test_tiny_hf_models_end_to_end_with_kills(models, tmp_path):
     assert [r["round"] for r in rows] == [0, 1] and rows[0]["generated"] == 6 and rows[1]["generated"] == 4
     assert rows[1]["teacher"]["replies"] == 4  # random weights write no JSON: rejected, templates fill in
     assert rows[1]["teacher"]["accepted"] == 0 and sum(rows[1]["teacher"]["rejected"].values()) == 4
-    meta = read_meta(ref / "seed")
+    meta = ScoreStore(ref / "seed").meta()
     assert meta["teacher"].startswith("hf:") and meta["k"] == 2 and not meta["simulated"]
-    assert len(read_deltas(ref / "seed")) == 6 and len(read_deltas(ref / "round-01" / "gen")) == 4
-    assert all("token_kl" in d.values for d in read_deltas(ref / "seed").values())  # both models score answers
+    assert len(ScoreStore(ref / "seed").deltas(required=True)) == 6 and len(ScoreStore(ref / "round-01" / "gen").deltas(required=True)) == 4
+    assert all("token_kl" in d.values for d in ScoreStore(ref / "seed").deltas(required=True).values())  # both models score answers
     patterns = json.loads((ref / "mine" / "patterns.json").read_text())["patterns"]
     assert patterns and all(isinstance(p["description"], (str, type(None))) for p in patterns)
     assert m["counts"]["items"] == 10  # min_delta 0: every item is kept
@@ -68,5 +68,5 @@ def test_tiny_hf_models_end_to_end_with_kills(models, tmp_path):
     run_pipeline(cfg, resume=True)
     assert json.loads((root / "rounds.json").read_text()) == rows
     assert [it.id for it in RunStore(root).iter_items()] == [it.id for it in RunStore(ref).iter_items()]
-    assert read_deltas(root) == read_deltas(ref)
+    assert ScoreStore(root).deltas(required=True) == ScoreStore(ref).deltas(required=True)
     assert_no_duplicates(root)

@@ -13,7 +13,8 @@ from deltaprompts.pipeline.config import MineConfig
 from deltaprompts.pipeline.mine import mine_patterns, mine_run, read_patterns
 from deltaprompts.pipeline.seed import run_cells
 from deltaprompts.pipeline.stats import bootstrap_proportion, wilson
-from deltaprompts.score import read_deltas, score_run
+from deltaprompts.score import score_run
+from deltaprompts.store import ScoreStore
 from deltaprompts.store import RunStore
 from tests.pipeline.helpers import Routed
 
@@ -73,7 +74,7 @@ def test_mine_finds_a_planted_question_family(seed_run, tmp_path):
 def test_mine_finds_a_planted_knob_range(seed_run, tmp_path):
     run = scored(seed_run, tmp_path, lambda it: it.spec.knobs["n_objects"] >= 7, k=16)  # k=8 is too few to tell
     items = list(RunStore(run).iter_items())
-    rep = mine_patterns(items, read_deltas(run), MineConfig(min_support=3, bins=2), "tv", 0.3, 0.5)
+    rep = mine_patterns(items, ScoreStore(run).deltas(required=True), MineConfig(min_support=3, bins=2), "tv", 0.3, 0.5)
     top = rep.patterns[0]
     assert top.question_family is None and list(top.knobs) == ["n_objects"]
     cond = top.knobs["n_objects"]

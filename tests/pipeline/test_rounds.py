@@ -15,8 +15,8 @@ import pytest
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.models.specs import load_backend
 from deltaprompts.pipeline.rounds import run_pipeline
-from deltaprompts.report import read_rounds as report_rounds
-from deltaprompts.score import read_deltas
+from deltaprompts.report import yield_rows as report_rounds
+from deltaprompts.store import ScoreStore
 from deltaprompts.store import RunStore
 from tests.pipeline.helpers import STUDENT, assert_no_duplicates, small_config
 
@@ -31,7 +31,7 @@ def outcome(root: Path) -> dict:
     """Everything a run produced that must not depend on interruptions."""
     rows = json.loads((root / "rounds.json").read_text())
     items = [it.id for it in RunStore(root).iter_items()]
-    return {"rounds": rows, "items": items, "deltas": {k: d.model_dump() for k, d in read_deltas(root).items()},
+    return {"rounds": rows, "items": items, "deltas": {k: d.model_dump() for k, d in ScoreStore(root).deltas(required=True).items()},
             "patterns": json.loads((root / "mine" / "patterns.json").read_text()),
             "plans": [json.loads((root / f"round-{r:02d}" / "plan.json").read_text()) for r in (1, 2)],
             "bandit": json.loads((root / "bandit.json").read_text()),
@@ -71,8 +71,8 @@ def test_a_run_writes_every_stage_and_the_yield_per_round(reference):
     # the run root is the kept set: each round's kept items, their Deltas, readable by the report module
     items = list(RunStore(root).iter_items())
     assert len(items) == manifest["counts"]["items"] == sum(r["added"] for r in rows)
-    assert set(read_deltas(root)) == {it.id for it in items}
-    assert all(d.value >= 0.3 and d.teacher_accuracy >= 0.5 for d in read_deltas(root).values())
+    assert set(ScoreStore(root).deltas(required=True)) == {it.id for it in items}
+    assert all(d.value >= 0.3 and d.teacher_accuracy >= 0.5 for d in ScoreStore(root).deltas(required=True).values())
     assert [r["round"] for r in report_rounds(root)] == [0, 1, 2]
     assert manifest["screen"]["min_delta"] == 0.3 and manifest["counts"]["images"] >= 1
     assert points[-1] == "round:2" and "teacher:r01-000:0" in points

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deltaprompts.verifiers import ANSWER_TYPES, canonicalize, score_answer, score_answer_detailed
+from deltaprompts.verifiers import ANSWER_TYPES, UNPARSEABLE, answer_class, score_answer, score_answer_detailed
 
 DATA = Path(__file__).resolve().parent / "data" / "verifier_cases.tsv"
 # The shared original, beside a fresh clone; the copy in data/ is what the tests read.
@@ -210,7 +210,7 @@ def test_span_partial_score_is_reported():
         (lambda: score_answer("1", "E", "choice", OPTIONS), "not_an_option"),
         (lambda: score_answer("1", "A", "choice", {"AB": "x"}), "single letters"),
         (lambda: score_answer("1", "1", "number", {"A": "x"}), "only used by answer_type 'choice'"),
-        (lambda: canonicalize("1", "nope"), "unknown answer_type 'nope'"),
+        (lambda: answer_class("1", "nope"), "unknown answer_type 'nope'"),
     ],
 )
 def test_errors_name_the_value_and_the_allowed_ones(call, fragment):
@@ -234,16 +234,16 @@ def test_errors_name_the_value_and_the_allowed_ones(call, fragment):
         ("2008, 2007", "list", {}, "2008|2007"),
         ("2008, 2007", "set", {}, "2007|2008"),
         ("  ITC  Limited ", "span", {}, "itc limited"),
-        ("I cannot tell", "number", {}, None),
-        ("<think>unfinished", "string", {}, None),
+        ("I cannot tell", "number", {}, UNPARSEABLE),
+        ("<think>unfinished", "string", {}, UNPARSEABLE),
     ],
 )
-def test_canonicalize(answer, answer_type, kwargs, expected):
-    assert canonicalize(answer, answer_type, **kwargs) == expected
+def test_answer_class(answer, answer_type, kwargs, expected):
+    assert answer_class(answer, answer_type, **kwargs) == expected
 
 
-def test_canonicalize_choice():
-    assert canonicalize("the dog", "choice", OPTIONS) == canonicalize("(B)", "choice", OPTIONS) == "B"
+def test_answer_class_choice():
+    assert answer_class("the dog", "choice", OPTIONS) == answer_class("(B)", "choice", OPTIONS) == "B"
 
 
 def _item(answer, answer_type, options=None, tolerance=None):

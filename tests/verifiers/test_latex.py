@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deltaprompts.verifiers import canonicalize, score_answer, score_answer_detailed
+from deltaprompts.verifiers import answer_class, score_answer, score_answer_detailed
 from deltaprompts.verifiers import latex
 
 pytest.importorskip("math_verify", reason="LaTeX scoring needs the optional extra deltaprompts[math]")
@@ -38,7 +38,7 @@ def test_number_falls_back_to_math_verify_for_latex():
 
 
 def test_latex_canonical_class():
-    assert canonicalize("\\boxed{\\frac{2}{4}}", "latex") == canonicalize("$\\frac{1}{2}$", "latex")
+    assert answer_class("\\boxed{\\frac{2}{4}}", "latex") == answer_class("$\\frac{1}{2}$", "latex")
 
 
 def test_unreadable_latex_prediction_is_unparseable():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deltaprompts.verifiers import VerifierError, canonicalize, score_answer, score_answer_detailed
+from deltaprompts.verifiers import VerifierError, UNPARSEABLE, answer_class, score_answer, score_answer_detailed
 from deltaprompts.verifiers.rules import split_elements
 
 OPTIONS = {"A": "cat", "B": "dog", "C": "bird", "D": "fish"}
@@ -78,7 +78,7 @@ def test_an_element_holding_a_separator_matches_a_one_element_ground_truth():
     assert score_answer("Research and Development, Sales", ["Research and Development", "Sales"], "set") == 1.0
     assert score_answer("Research and Development; Sales", ["Research and Development", "Sales"], "set") == 1.0
     assert score_answer("Research, Development and Sales", ["Research and Development", "Sales"], "set") == 0.0
-    assert canonicalize("Research and Development", "list") == "research|development"  # no truth to guide it
+    assert answer_class("Research and Development", "list") == "research|development"  # no truth to guide it
     assert score_answer("2007 and 2008", ["2007"], "list") == 0.0  # two numbers are not one
 
 
@@ -95,8 +95,8 @@ def test_span_ground_truth_may_be_a_sequence_of_alternatives():
 
 def test_canonical_classes_of_list_forms_agree():
     forms = ["apples, pears", "apples; pears", "apples and pears", "- apples\n- pears", "apples|pears"]
-    assert {canonicalize(f, "list") for f in forms} == {"apples|pears"}
-    assert canonicalize("pears, apples", "set") == canonicalize("apples and pears", "set") == "apples|pears"
+    assert {answer_class(f, "list") for f in forms} == {"apples|pears"}
+    assert answer_class("pears, apples", "set") == answer_class("apples and pears", "set") == "apples|pears"
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ HEDGED_YES_NO = ["Yes and no", "yes or no", "Yes/No", "either yes or no", "Yes. 
 def test_yes_no_naming_both_is_ambiguous(prediction, truth):
     result = score_answer_detailed(prediction, truth, "yes_no")
     assert (result.score, result.parsed, result.reason) == (0.0, False, "ambiguous")
-    assert canonicalize(prediction, "yes_no") is None
+    assert answer_class(prediction, "yes_no") == UNPARSEABLE
 
 
 @pytest.mark.parametrize(
@@ -140,7 +140,7 @@ def test_yes_no_naming_both_is_ambiguous(prediction, truth):
 )
 def test_yes_no_with_one_verdict_still_scores(prediction, truth):
     assert score_answer(prediction, truth, "yes_no") == 1.0
-    assert canonicalize(prediction, "yes_no") == truth.lower()
+    assert answer_class(prediction, "yes_no") == truth.lower()
 
 
 HEDGED_CHOICES = ["B or C", "b or c", "either B or C", "either b or c", "A/B", "B, C", "(A) or (B)", "(B) or (A)",
@@ -152,7 +152,7 @@ HEDGED_CHOICES = ["B or C", "b or c", "either B or C", "either b or c", "A/B", "
 def test_choice_naming_two_options_is_ambiguous(prediction):
     result = score_answer_detailed(prediction, "B", "choice", OPTIONS)
     assert (result.score, result.parsed, result.reason) == (0.0, False, "ambiguous")
-    assert canonicalize(prediction, "choice", OPTIONS) is None
+    assert answer_class(prediction, "choice", OPTIONS) == UNPARSEABLE
 
 
 @pytest.mark.parametrize("prediction", ["B", "(B) dog", "B. dog", "B (dog)", "Option B", "A dog",
@@ -160,7 +160,7 @@ def test_choice_naming_two_options_is_ambiguous(prediction):
                                         "B. The dog is larger than the cat"])
 def test_choice_naming_one_option_still_scores(prediction):
     assert score_answer(prediction, "B", "choice", OPTIONS) == 1.0
-    assert canonicalize(prediction, "choice", OPTIONS) == "B"
+    assert answer_class(prediction, "choice", OPTIONS) == "B"
 
 
 def test_letters_that_are_not_options_are_no_alternative():
@@ -185,7 +185,7 @@ def test_the_final_answer_marker_wins_over_earlier_hedging(prediction, truth, an
 
 
 def test_a_hedge_never_shares_a_class_with_a_clean_answer():
-    clean = {canonicalize(t, "yes_no") for t in ("yes", "no")} | {canonicalize(t, "choice", OPTIONS) for t in "ABCD"}
-    hedges = {canonicalize(t, "yes_no") for t in HEDGED_YES_NO}
-    hedges |= {canonicalize(t, "choice", OPTIONS) for t in HEDGED_CHOICES}
-    assert None not in clean and hedges == {None}
+    clean = {answer_class(t, "yes_no") for t in ("yes", "no")} | {answer_class(t, "choice", OPTIONS) for t in "ABCD"}
+    hedges = {answer_class(t, "yes_no") for t in HEDGED_YES_NO}
+    hedges |= {answer_class(t, "choice", OPTIONS) for t in HEDGED_CHOICES}
+    assert UNPARSEABLE not in clean and hedges == {UNPARSEABLE}

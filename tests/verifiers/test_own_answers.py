@@ -1,6 +1,6 @@
 """A ground truth always matches itself: for every answer type, its canonical form, its rendering in
 the item format (`questions.format_answer`) and the usual ways of writing it all score 1 against each
-other, and against the class `canonicalize` gives it."""
+other, and against the class `answer_class` gives it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from deltaprompts.questions import format_answer
 from deltaprompts.records import Facts
-from deltaprompts.verifiers import ANSWER_TYPES, canonicalize, score_answer
+from deltaprompts.verifiers import ANSWER_TYPES, UNPARSEABLE, answer_class, score_answer
 from deltaprompts.verifiers.text import normalize_string
 
 # Words and labels as charts and documents show them: some hold commas, "and" or "&", which only a
@@ -182,12 +182,12 @@ def _check(answer_type: str, case: Case) -> None:
             assert score == 1.0, (prediction, truth)
     # the ground truth as stored, scored against itself and against its own class
     assert score_answer(case.rendering, case.rendering, answer_type, case.options) == 1.0
-    canon = canonicalize(case.rendering, answer_type, case.options)
-    assert canon is not None
+    canon = answer_class(case.rendering, answer_type, case.options)
+    assert canon != UNPARSEABLE
     if answer_type != "latex":  # a LaTeX class is sympy's text ("sqrt(2)"), not LaTeX
         assert score_answer(canon, case.rendering, answer_type, case.options) == 1.0, canon
     if answer_type in EXACT + ("latex",):  # every form that scores 1 shares the ground truth's class
-        assert {canonicalize(p, answer_type, case.options) for p in case.predictions} == {canon}
+        assert {answer_class(p, answer_type, case.options) for p in case.predictions} == {canon}
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])

@@ -7,7 +7,7 @@ import math
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from deltaprompts.verifiers import ANSWER_TYPES, canonicalize, score_answer, score_answer_detailed
+from deltaprompts.verifiers import ANSWER_TYPES, answer_class, score_answer, score_answer_detailed
 
 OPTIONS = {"A": "cat", "B": "dog", "C": "bird", "D": "fish"}
 # A valid ground truth per answer type, for the "never raises" property.
@@ -100,8 +100,8 @@ def test_scoring_never_raises_on_arbitrary_text(text, answer_type):
     result = score_answer_detailed(text, TRUTHS[answer_type], answer_type, options)
     assert 0.0 <= result.score <= 1.0 and not math.isnan(result.score)
     assert result.parsed or result.score == 0.0
-    canon = canonicalize(text, answer_type, options)
-    assert canon is None or isinstance(canon, str)
+    canon = answer_class(text, answer_type, options)
+    assert isinstance(canon, str)
 
 
 _SNIPPETS = ["1,000", "1,00", "-", "−", "e5", "%", "$", "€", "k", "M", "million", "three", "(B)", "\\boxed{",
@@ -130,14 +130,14 @@ EXACT_SAMPLES = {
 
 
 @given(answer_type=st.sampled_from(sorted(EXACT_SAMPLES)), data=st.data(), wrappers=st.tuples(WRAPPERS, MARKED))
-def test_canonicalize_agrees_with_scoring_for_exact_types(answer_type, data, wrappers):
+def test_answer_class_agrees_with_scoring_for_exact_types(answer_type, data, wrappers):
     truth, samples = EXACT_SAMPLES[answer_type]
     options = OPTIONS if answer_type == "choice" else None
     a = wrappers[0].format(data.draw(st.sampled_from(samples)))
     b = wrappers[1].format(data.draw(st.sampled_from(samples)))
     assume(score_answer(a, truth, answer_type, options) == 1.0)
     assume(score_answer(b, truth, answer_type, options) == 1.0)
-    assert canonicalize(a, answer_type, options) == canonicalize(b, answer_type, options)
+    assert answer_class(a, answer_type, options) == answer_class(b, answer_type, options)
 
 
 @given(text=st.text(max_size=60), answer_type=st.sampled_from(sorted(EXACT_SAMPLES)))
@@ -145,4 +145,4 @@ def test_matching_arbitrary_text_shares_the_truths_class(text, answer_type):
     truth, _ = EXACT_SAMPLES[answer_type]
     options = OPTIONS if answer_type == "choice" else None
     if score_answer(text, truth, answer_type, options) == 1.0:
-        assert canonicalize(text, answer_type, options) == canonicalize(truth, answer_type, options)
+        assert answer_class(text, answer_type, options) == answer_class(truth, answer_type, options)
