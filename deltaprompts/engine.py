@@ -110,7 +110,7 @@ def parse(text: str) -> Node:
     return tree
 
 
-def check(node: Node, where: str = "program") -> str:
+def type_check(node: Node, where: str = "program") -> str:
     """Type-check a program against the op schema; return its output type.
 
     Raises TemplateError naming `where`, the op and what is wrong (unknown op, wrong arity,
@@ -123,7 +123,7 @@ def check(node: Node, where: str = "program") -> str:
     if len(node.args) != len(op.inputs):
         raise TemplateError(f"{where}: op {node.op!r} takes {len(op.inputs)} input(s), got {len(node.args)}")
     for i, (arg, want) in enumerate(zip(node.args, op.inputs)):
-        got = check(arg, where)
+        got = type_check(arg, where)
         if not _accepts(want, got):
             raise TemplateError(f"{where}: op {node.op!r} input {i + 1} must be {want}, got {got} from {arg.op!r}")
     missing = set(op.params) - set(node.params)

@@ -61,19 +61,21 @@ class RenderError(DeltaError):
     """A renderer failed or is unavailable (e.g. no Chromium for plotly export)."""
 
 
-def validation_message(e: ValidationError, *, flags: bool = False) -> str:
+def validation_message(e: ValidationError, *, flags: bool = False, first: bool = False) -> str:
     """A pydantic ValidationError as one line: `name=value: rule` per error, joined by '; '.
 
     `name` is the dotted field path, or with `flags` the command-line option it came from
-    (`eval_fraction` -> `--eval-fraction`). The one formatter of validation errors for users.
+    (`eval_fraction` -> `--eval-fraction`); `first` keeps only the first error; a long value is
+    cut (it may be a model's output). The one formatter of validation errors for users.
     """
     parts = []
-    for x in e.errors():
+    for x in e.errors()[:1] if first else e.errors():
         loc = [str(p) for p in x.get("loc", ()) if not str(p).startswith("function-")]
         if flags:
             name = "--" + loc[0].replace("_", "-") if loc else "option"
         else:
             name = ".".join(loc) or "value"
         rule = x["msg"].removeprefix("Value error, ")
-        parts.append(f"{name}={x.get('input')!r}: {rule}")
+        value = repr(x.get("input"))
+        parts.append(f"{name}={value if len(value) <= 80 else value[:77] + '...'}: {rule}")
     return "; ".join(parts)

@@ -169,8 +169,8 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
         if q.text in seen:
             rejects["duplicate_question"] += 1
             continue
-        tags = {"domain": rendered.facts.domain, "knobs": spec.knobs, "question_family": q.family,
-                "skills": skills.get(q.family, []), "steps": ops_count(q.program), "answer_type": q.answer_type}
+        tags = {"domain": rendered.facts.domain, "knobs": spec.knobs, "question_family": q.question_family,
+                "skills": skills.get(q.question_family, []), "steps": ops_count(q.program), "answer_type": q.answer_type}
         prov = {"generator": f"{fam}@{spec.version}", "deltaprompts": deltaprompts.__version__,
                 "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
         item = Item(id=Item.make_id(spec, q), family=fam, family_version=spec.version, spec=spec, image=image,
@@ -295,7 +295,7 @@ def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
         dropped = set(json.loads(path.read_text())["dropped"])
     else:
         # what balance reads of each item (id, question family, value), not whole items: a run's Facts stay on disk
-        light = (SimpleNamespace(id=it.id, question=SimpleNamespace(family=it.question.family, value=it.question.value))
+        light = (SimpleNamespace(id=it.id, question=SimpleNamespace(question_family=it.question.question_family, value=it.question.value))
                  for it in store.iter_items())
         dropped = balance(list(light), cfg.balance_ratio, cfg.balance_min) if cfg.balance_ratio else set()
         atomic_write(path, json.dumps({"ratio": cfg.balance_ratio, "dropped": sorted(dropped)}, indent=0))

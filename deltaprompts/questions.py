@@ -22,7 +22,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from deltaprompts import engine
-from deltaprompts.errors import ProgramError, TemplateError
+from deltaprompts.errors import ProgramError, TemplateError, validation_message
 from deltaprompts.records import AnswerType, Facts, Node, Question, Scalar
 from deltaprompts.rng import base_values, extensible_choice, phrasing_key
 from deltaprompts.sandbox import BoundedSandbox, render_bounded
@@ -123,10 +123,9 @@ def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate
     try:
         tpl = QuestionTemplate.model_validate(raw)
     except ValidationError as e:
-        errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-        raise TemplateError(f"{name}: {errs}") from None
+        raise TemplateError(f"{name}: {validation_message(e)}") from None
     where = f"{name} (template {tpl.name})"
-    engine.check(tpl.program, where)
+    engine.type_check(tpl.program, where)
     missing = engine.slots_of(tpl.program) - set(tpl.slots)
     if missing:
         raise TemplateError(f"{where}: program uses undeclared slot(s) {sorted(missing)}; declared: {sorted(tpl.slots)}")
@@ -331,7 +330,7 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
             tol = EXACT
     return Question(text=text, program=program, answer=answer, answer_type=answer_type, value=value,
                     options=options, tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
-                    family=tpl.name, template=f"{Path(tpl.source).name}#{k + 1}", source="template")
+                    question_family=tpl.name, template=f"{Path(tpl.source).name}#{k + 1}", source="template")
 
 
 def question_tolerance(tpl: QuestionTemplate, program: Node, value: Any, facts: Facts) -> Tolerance:

@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 Scalar = Union[str, int, float, bool]
 Box = tuple[float, float, float, float]
@@ -161,7 +161,9 @@ class Question(Record):
     tolerance_source: ToleranceSource | None = Field(default=None, description="Why this tolerance: printed, "
                                                      "computed, axis, exact, unknown or template (docs/verifiers.md); "
                                                      "None in items made before tolerances were recorded.")
-    family: str = Field(description="Question family, e.g. chart.argmax.")
+    question_family: str = Field(validation_alias=AliasChoices("question_family", "family"),
+                                 description="Question family, e.g. chart.argmax (`family` in runs made "
+                                 "before deltaprompts 0.x; read as this).")
     template: str | None = Field(default=None, description="Template file and phrasing index, if templated.")
     source: Literal["template", "teacher", "external"] = "template"
 

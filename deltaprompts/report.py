@@ -180,7 +180,7 @@ def _card(item: Item, delta: Any, rel_root: str) -> dict[str, Any]:
                  "student_acc": delta.student_accuracy, "teacher": _dist(delta.teacher),
                  "student": _dist(delta.student)}
     return {"src": f"{rel_root}/{item.image.path}", "id": item.id, "text": q.text, "answer": q.answer,
-            "family": item.family, "question_family": q.family, "delta": score}
+            "family": item.family, "question_family": q.question_family, "delta": score}
 
 
 def _plots(plots: Path, deltas: dict[str, Any], metric: str, rounds: list[dict[str, int]] | None,

@@ -326,7 +326,7 @@ def _score(store: RunStore, scores: ScoreStore, items: dict[str, Item], teacher:
                 for o, (t, s) in zip(outcomes, sets):
                     item = items[o.key]
                     fs = [forced.records[(o.key, x.index)] for x in t.samples] if can_score else []
-                    new.append(make_delta(t, s, family=item.family, question_family=item.question.family,
+                    new.append(make_delta(t, s, family=item.family, question_family=item.question.question_family,
                                           metric=cfg.metric, forced=fs, bootstrap=bootstrap, level=ci_level,
                                           seed=cfg.seed, rounds=o.rounds, stop=o.reason, simulated=meta["simulated"],
                                           zero_level=zero_level))

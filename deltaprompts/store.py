@@ -119,7 +119,7 @@ def counts_of(items: Iterable[Item]) -> dict[str, Any]:
     for it in items:
         n += 1
         fams[it.family] += 1
-        qfams[it.question.family] += 1
+        qfams[it.question.question_family] += 1
         images.add(it.image.path)
     return {"items": n, "images": len(images), "families": dict(sorted(fams.items())),
             "question_families": dict(sorted(qfams.items()))}

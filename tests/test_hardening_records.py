@@ -76,7 +76,7 @@ def test_a_teacher_program_with_a_non_finite_huge_or_bad_number_is_rejected(base
 def test_nth_takes_a_whole_number_of_at_least_one(base):
     for n in (0, -1, 2.9, True):
         with pytest.raises(TemplateError, match="whole number"):
-            engine.check(Node(op="nth", params={"attr": "size", "n": n, "order": "desc"}, args=[Node(op="scene")]))
+            engine.type_check(Node(op="nth", params={"attr": "size", "n": n, "order": "desc"}, args=[Node(op="scene")]))
         with pytest.raises(ProgramError) as e:  # a slot bound to a bad value is caught when the op runs
             engine.execute(Node(op="nth", params={"attr": "size", "n": n, "order": "desc"}, args=[Node(op="scene")]),
                            base.facts)

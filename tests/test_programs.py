@@ -17,7 +17,7 @@ def scene_facts() -> Facts:
 
 def run(text: str, facts: Facts | None = None):
     node = engine.parse(text)
-    engine.check(node)
+    engine.type_check(node)
     return engine.execute(node, facts or scene_facts())
 
 
@@ -82,7 +82,7 @@ def test_ties_are_rejected():
 ])
 def test_check_names_the_op_and_the_problem(text, message):
     with pytest.raises(TemplateError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
-        engine.check(engine.parse(text), "t.yaml")
+        engine.type_check(engine.parse(text), "t.yaml")
 
 
 @pytest.mark.parametrize("text", ["count(", "count(scene()) extra()", "filter[attr=](scene())", "count(scene()"])
@@ -93,7 +93,7 @@ def test_syntax_errors_are_template_errors(text):
 
 def test_unknown_op_suggests_the_closest():
     with pytest.raises(TemplateError, match="did you mean 'argmax'"):
-        engine.check(engine.parse("argmx[attr=area](scene())"))
+        engine.type_check(engine.parse("argmx[attr=area](scene())"))
 
 
 def test_bind_replaces_slots_and_reports_missing_ones():

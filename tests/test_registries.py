@@ -10,7 +10,7 @@ from deltaprompts.errors import UnknownNameError
 from deltaprompts.exports import EXPORTS, ExportOptions, export_format, export_run
 from deltaprompts.generate import GenerateConfig, generate, resolve_all_knobs
 from deltaprompts.store import RunStore, atomic_write
-from deltaprompts.verifiers.checks import CHECKS, check, check_item
+from deltaprompts.verifiers.checks import CHECKS, check_item, item_check
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def run(tmp_path_factory):
 def test_a_registered_check_runs_in_check_item(run):
     item = next(RunStore(run).iter_items())
 
-    @check("test_always_rejects")
+    @item_check("test_always_rejects")
     def _always(it, cfg):
         return "test_reason"
 

@@ -7,7 +7,7 @@ under the legend). `balance` is the set-level check: within a question family no
 more than `ratio` times as frequent as the runner-up.
 
 Checks live in the CHECKS registry: a function `(item, cfg) -> reason or None` registered with
-`@check(name)` (or an entry point in the `deltaprompts.checks` group).
+`@item_check(name)` (or an entry point in the `deltaprompts.checks` group).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class CheckRegistry(Registry[CheckFn]):
 CHECKS = CheckRegistry("check", entry_point_group="deltaprompts.checks")
 
 
-def check(name: str) -> Callable[[CheckFn], CheckFn]:
+def item_check(name: str) -> Callable[[CheckFn], CheckFn]:
     """Decorator: register a per-item check under `name`; it returns a rejection reason or None."""
     return CHECKS.decorator(name)
 
@@ -119,7 +119,7 @@ def _overlap(a: Box, b: Box) -> float:
 # ------------------------------------------------------------------ the checks
 
 
-@check("not_derivable")
+@item_check("not_derivable")
 def _derivable(item: Item, cfg: CheckConfig) -> str | None:
     try:
         value = engine.execute(item.question.program, item.facts)
@@ -131,7 +131,7 @@ def _derivable(item: Item, cfg: CheckConfig) -> str | None:
     return None if same else "answer_mismatch"
 
 
-@check("degenerate")
+@item_check("degenerate")
 def _degenerate(item: Item, cfg: CheckConfig) -> str | None:
     try:
         return "degenerate" if engine.degenerate_step(item.question.program, item.facts) else None
@@ -139,14 +139,14 @@ def _degenerate(item: Item, cfg: CheckConfig) -> str | None:
         return e.reason
 
 
-@check("own_answer")
+@item_check("own_answer")
 def _own_answer(item: Item, cfg: CheckConfig) -> str | None:
     from deltaprompts.verifiers import score_item_answer
 
     return None if score_item_answer(item, item.question.answer) == 1.0 else "answer_does_not_verify"
 
 
-@check("legible_text")
+@item_check("legible_text")
 def _legible_text(item: Item, cfg: CheckConfig) -> str | None:
     _, texts = depends_on(item)
     w, h = item.facts.width, item.facts.height
@@ -163,7 +163,7 @@ def _legible_text(item: Item, cfg: CheckConfig) -> str | None:
     return None
 
 
-@check("visible_objects")
+@item_check("visible_objects")
 def _visible(item: Item, cfg: CheckConfig) -> str | None:
     if item.facts.domain != "scene":
         return None
@@ -175,7 +175,7 @@ def _visible(item: Item, cfg: CheckConfig) -> str | None:
     return None
 
 
-@check("marks_unhidden")
+@item_check("marks_unhidden")
 def _unhidden(item: Item, cfg: CheckConfig) -> str | None:
     legend = item.facts.extra.get("legend_box")
     if item.facts.domain != "chart" or not legend:
@@ -250,7 +250,7 @@ def balance(items: Sequence[Item], ratio: float = 1.1, min_family_size: int = 20
     """
     by_family: dict[str, list[Item]] = defaultdict(list)
     for it in items:
-        by_family[it.question.family].append(it)
+        by_family[it.question.question_family].append(it)
     drop: set[str] = set()
     for fam_items in by_family.values():
         if len(fam_items) < min_family_size:

@@ -185,9 +185,9 @@ def show(
     out.print(f"gallery: {path}")
 
 
-@app.command()
+@app.command("check")
 @handles_errors
-def check(
+def check_run(
     run_dir: Path = typer.Argument(..., help="A run directory written by generate."),
     min_text_px: float = typer.Option(7.0, help="Smallest legible text height, px."),
     min_visible_px: int = typer.Option(100, help="Fewest visible pixels of a scene object a question names."),

@@ -111,7 +111,7 @@ def row(item: Item, deltas: dict[str, Any], prompt_format: str) -> dict[str, Any
         "id": item.id, "question": prompt_text(item, prompt_format), "answer": q.answer, "answer_type": q.answer_type,
         "options": json.dumps(q.options, sort_keys=True) if q.options else None, "tolerance": q.tolerance,
         "abs_tol": q.abs_tol, "tolerance_source": q.tolerance_source, "family": item.family,
-        "question_family": q.family, "tags": json.dumps(item.tags, sort_keys=True),
+        "question_family": q.question_family, "tags": json.dumps(item.tags, sort_keys=True),
         "delta": float(d.value) if d is not None else None,
     }
 

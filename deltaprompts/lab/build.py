@@ -180,9 +180,9 @@ class Examples:
         for run_dir, items in runs:
             by_image: dict[str, tuple[list[Item], list[Item]]] = defaultdict(lambda: ([], []))
             for it in items:
-                if it.question.family in lead:
+                if it.question.question_family in lead:
                     by_image[it.image.path][0].append(it)
-                elif it.question.family in keep:
+                elif it.question.question_family in keep:
                     by_image[it.image.path][1].append(it)
             paths = sorted(p for p, (_, rest) in by_image.items() if rest)
             self.items += [by_image[p] for p in paths]
@@ -227,7 +227,7 @@ class Examples:
             img = self.pixels[i]
             if self.targets is not None:
                 targets.append(self.targets[i])
-            safe = [it for it in rest if it.question.family in INVARIANT]
+            safe = [it for it in rest if it.question.question_family in INVARIANT]
             if safe and rng.random() < self.augment:
                 if targets:
                     targets[-1] = torch.full_like(targets[-1], -100)  # labels of the untransformed image
@@ -465,7 +465,7 @@ def accuracy(items: Sequence[Item], answers: Sequence[str]) -> dict[str, Any]:
 
     per: dict[str, list[float]] = defaultdict(list)
     for it, a in zip(items, answers):
-        per[it.question.family].append(score_item_answer(it, a))
+        per[it.question.question_family].append(score_item_answer(it, a))
     total = [x for xs in per.values() for x in xs]
     return {"overall": round(sum(total) / max(1, len(total)), 4), "n": len(total),
             "families": {f: {"acc": round(sum(xs) / len(xs), 4), "n": len(xs)} for f, xs in sorted(per.items())}}

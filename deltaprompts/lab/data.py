@@ -104,7 +104,7 @@ def make_run(out: Path | str, n: int, seed: int, *, question_families: Sequence[
         cfg = GenerateConfig(families=fams, n=want, seed=seed, knobs=knobs, questions_per_image=questions_per_image,
                              mc_fraction=0.0, template_dirs=[str(template_dir())], shard_size=100)
         generate(cfg, raw, workers=workers, overwrite=True, command=f"deltaprompts.lab.data.make_run(n={n}, seed={seed})")
-        items = [it for it in RunStore(raw).iter_items() if it.question.family in keep]
+        items = [it for it in RunStore(raw).iter_items() if it.question.question_family in keep]
         if len(items) >= n:
             break
         want = int(want * 1.3 * n / max(len(items), 1)) + 10

@@ -48,7 +48,7 @@ def load_format(fmt: str) -> Template:
 
 def prompt_context(question: Question) -> dict[str, Any]:
     """What a format may use: `question` (the text as generated), `stem` (the text without the
-    appended option list), `options` (letter -> text, or None), `answer_type`, `family`.
+    appended option list), `options` (letter -> text, or None), `answer_type`, `question_family`.
     The answer is deliberately absent."""
     stem = question.text
     if question.options:
@@ -56,7 +56,7 @@ def prompt_context(question: Question) -> dict[str, Any]:
         if stem.endswith(listed):
             stem = stem[: -len(listed)]
     return {"question": question.text, "stem": stem, "options": question.options,
-            "answer_type": question.answer_type, "family": question.family}
+            "answer_type": question.answer_type, "question_family": question.question_family}
 
 
 def render_prompt(question: Question, fmt: str = "plain") -> str:

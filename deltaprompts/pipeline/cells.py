@@ -108,8 +108,8 @@ def build_cell(cell: Cell, folder: Path) -> tuple[list[Item], dict[str, int]]:
     short = 0
     pref = {q: i for i, q in enumerate(cell.prefer)}
     for path in by_image:
-        cands = [it for it in by_image[path] if _allowed(it.question.family, cell.allow)]
-        cands.sort(key=lambda it: pref.get(it.question.family, len(pref)))  # stable: generate's order otherwise
+        cands = [it for it in by_image[path] if _allowed(it.question.question_family, cell.allow)]
+        cands.sort(key=lambda it: pref.get(it.question.question_family, len(pref)))  # stable: generate's order otherwise
         take = cands[:cell.per_image]
         short += cell.per_image - len(take)
         for it in take:

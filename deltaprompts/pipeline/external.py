@@ -206,7 +206,7 @@ def make_item(row: dict[str, Any], index: int, cfg: ExternalSeed, name: str,
     spec = Spec(family=family, version="1", seed=0, index=index, knobs=tags,
                 data={"source": name, "row": index, "image_sha256": sha})
     q = Question(text=question, program=Node(op="field", params={"name": "answer"}), answer=answer,
-                 answer_type=answer_type, value=value, family=family, template=None, source="external",
+                 answer_type=answer_type, value=value, question_family=family, template=None, source="external",
                  tolerance_source="unknown")  # no render to justify a tolerance: the verifiers' default
     facts = Facts(domain=cfg.domain, kind="external", width=w, height=h, fields={"answer": value})
     item = Item(id=Item.make_id(spec, q), family=family, family_version="1", spec=spec,

@@ -150,8 +150,8 @@ def mine_patterns(items: Sequence[Item], deltas: dict[str, Delta], cfg: MineConf
         fmask = np.array([it.family == family for it in scored])
         fam_items = [it for it in scored if it.family == family]
         conds: list[tuple[str, Any, np.ndarray]] = []
-        for q in sorted({it.question.family for it in fam_items}):
-            conds.append(("question_family", q, fmask & np.array([it.question.family == q for it in scored])))
+        for q in sorted({it.question.question_family for it in fam_items}):
+            conds.append(("question_family", q, fmask & np.array([it.question.question_family == q for it in scored])))
         knob_names = sorted({k for it in fam_items for k in _knobs(it)})
         for name in knob_names:
             for c in _knob_conditions([_knobs(it).get(name) for it in fam_items], cfg.bins):

@@ -3,7 +3,7 @@
 The teacher sees the image, its Facts (compact JSON), the failure pattern, the op schema and
 example questions, and replies with JSON: {"question", "program", "answer_type"}. The program is
 data: it is parsed (compact syntax, or a JSON node tree), type-checked against the registered ops
-(`engine.check`), executed over the Facts for the answer (`engine.execute`), checked for degenerate
+(`engine.type_check`), executed over the Facts for the answer (`engine.execute`), checked for degenerate
 steps and put through the item checks. Nothing the teacher writes is executed as code. Rejections
 carry a reason: malformed_json, missing_field, malformed_program, too_complex, unbound_slot,
 unknown_op, type_error, ill_posed:<tie|not_unique|empty|missing_attr|...>, degenerate, answer_type,
@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from deltaprompts import engine
-from deltaprompts.errors import ProgramError, TemplateError
+from deltaprompts.errors import ProgramError, TemplateError, validation_message
 from deltaprompts.records import ANSWER_TYPES, Facts, Item, Node, Question
 
 MAX_REPLY = 20_000
@@ -135,11 +135,6 @@ def _ops(node: Node) -> list[str]:
     return [node.op] + [op for a in node.args for op in _ops(a)]
 
 
-def _first_error(e: ValidationError) -> str:
-    x = e.errors()[0]
-    return f"{'.'.join(map(str, x['loc'])) or 'value'}: {x['msg']}"
-
-
 def read_program(raw: Any) -> Node:
     """A program from the reply's `program` (compact text or a JSON tree); raises Rejected."""
     from deltaprompts.programs import OPS
@@ -152,7 +147,7 @@ def read_program(raw: Any) -> Node:
         else:
             raise Rejected("malformed_program", f"program must be text or an object, got {type(raw).__name__}")
     except ValidationError as e:
-        raise Rejected("malformed_program", _first_error(e)) from None
+        raise Rejected("malformed_program", validation_message(e, first=True)) from None
     except (TemplateError, RecursionError) as e:
         raise Rejected("malformed_program", str(e).splitlines()[0]) from None
     n, depth = _shape(node)
@@ -164,7 +159,7 @@ def read_program(raw: Any) -> Node:
     if unknown:
         raise Rejected("unknown_op", ", ".join(unknown))
     try:
-        engine.check(node, "teacher program")
+        engine.type_check(node, "teacher program")
     except TemplateError as e:
         raise Rejected("type_error", str(e)) from None
     return node
@@ -217,15 +212,15 @@ def item_from_reply(text: str, base: Item, seen: set[str] | None = None,
     try:  # a value or tolerance that is not a finite number (an overflow) cannot be stored
         q = Question(text=wording, program=node, answer=answer, answer_type=answer_type, value=value,
                      tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
-                     family=f"{facts.domain}.teacher.{node.op}", source="teacher")
+                     question_family=f"{facts.domain}.teacher.{node.op}", source="teacher")
         n_ops, _ = _shape(node)
-        tags = {**base.tags, "question_family": q.family, "skills": [], "steps": n_ops, "answer_type": answer_type,
+        tags = {**base.tags, "question_family": q.question_family, "skills": [], "steps": n_ops, "answer_type": answer_type,
                 "question_source": "teacher"}
         item = Item(id=Item.make_id(base.spec, q), family=base.family, family_version=base.family_version,
                     spec=base.spec, image=base.image, facts=facts, question=q, tags=tags,
                     provenance={**base.provenance, **(provenance or {})})
     except ValidationError as e:
-        raise Rejected("ill_posed:non_finite", _first_error(e)) from None
+        raise Rejected("ill_posed:non_finite", validation_message(e, first=True)) from None
     reasons = check_item(item)
     if reasons:
         raise Rejected(f"check:{reasons[0]}", ", ".join(reasons))

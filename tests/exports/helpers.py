@@ -28,7 +28,7 @@ def fake_delta(item, k: int = 8) -> Delta:
     teacher = {right: t_right, "other": k - t_right} if t_right < k else {right: k}
     student = {c: n for c, n in ((right, s_right), ("other", k - s_right)) if n}
     value = 0.5 * sum(abs(teacher.get(c, 0) - student.get(c, 0)) / k for c in set(teacher) | set(student))
-    return Delta(item=item.id, family=item.family, question_family=item.question.family, metric="tv", value=value,
+    return Delta(item=item.id, family=item.family, question_family=item.question.question_family, metric="tv", value=value,
                  values={"tv": value, "js": value / 2, "kl": value, "gap": (t_right - s_right) / k}, teacher=teacher,
                  student=student, teacher_accuracy=min(t_right, k) / k, student_accuracy=s_right / k, n_teacher=k,
                  n_student=k, ci=(max(0.0, value - 0.1), min(1.0, value + 0.1)), ci_level=0.95, bootstrap=100,

@@ -44,7 +44,7 @@ def test_hf_export_loads_with_load_dataset_parquet_and_load_from_disk(scored_run
         assert row["question"] == render_prompt(it.question, "plain") and row["answer"] == it.question.answer
         assert row["delta"] == pytest.approx(deltas[it.id].value)
         assert (json.loads(row["options"]) if row["options"] else None) == it.question.options
-        assert json.loads(row["tags"]) == it.tags and row["question_family"] == it.question.family
+        assert json.loads(row["tags"]) == it.tags and row["question_family"] == it.question.question_family
         q = it.question
         assert (row["tolerance"], row["abs_tol"], row["tolerance_source"]) == (q.tolerance, q.abs_tol, q.tolerance_source)
     assert [r["id"] for r in loaded[1]] == [r["id"] for r in loaded[2]]

@@ -104,7 +104,7 @@ def hostile_run(scored_run, tmp_path, name="hostile"):
     shard = min((run / "items").glob("shard-*.jsonl"))
     lines = shard.read_text().splitlines()
     item = json.loads(lines[0])
-    item["question"].update(text=f"Q {HOSTILE}", answer=f"A {HOSTILE}", family=f"qf {HOSTILE}")
+    item["question"].update(text=f"Q {HOSTILE}", answer=f"A {HOSTILE}", question_family=f"qf {HOSTILE}")
     item["family"] = f"fam {HOSTILE}"
     item["tags"].update(question_family=f"tag {HOSTILE}", skills=[f"skill {HOSTILE}"])
     item["spec"]["knobs"][f"knob {HOSTILE}"] = f"value {HOSTILE}"
@@ -114,7 +114,7 @@ def hostile_run(scored_run, tmp_path, name="hostile"):
     deltas = [json.loads(line) for line in scores.read_text().splitlines()]
     for d in deltas:
         if d["item"] == item["id"]:
-            d.update(family=item["family"], question_family=item["question"]["family"],
+            d.update(family=item["family"], question_family=item["question"]["question_family"],
                      student={f"sample {HOSTILE}": sum(d["student"].values())})
     scores.write_text("".join(json.dumps(d) + "\n" for d in deltas))
     meta = json.loads((run / "scores" / "meta.json").read_text())

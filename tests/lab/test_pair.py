@@ -18,7 +18,7 @@ def test_lab_runs_hold_only_lab_question_families(scene_run):
 
     items = list(RunStore(scene_run).iter_items())
     assert len(items) == 24
-    assert {it.question.family for it in items} <= set(QUESTION_FAMILIES)
+    assert {it.question.question_family for it in items} <= set(QUESTION_FAMILIES)
     assert all(it.question.options is None for it in items)  # short answers, no multiple choice
     manifest = RunStore(scene_run).read_manifest()
     assert manifest["counts"]["items"] == 24 and manifest["status"] == "complete"

@@ -19,7 +19,7 @@ def make_item(image_rel: str, sha: str, options: dict[str, str] | None = None, a
         text += " Options: " + " ".join(f"({k}) {v}" for k, v in options.items())
         answer, answer_type = "B", "choice"
     question = Question(text=text, program=Node(op="count"), answer=answer, answer_type=answer_type,
-                        options=options, family="scene.count")
+                        options=options, question_family="scene.count")
     spec = Spec(family="scene.shapes", version="1", seed=0, index=0, data={})
     return Item(id=Item.make_id(spec, question), family="scene.shapes", family_version="1", spec=spec,
                 image=ImageRef(path=image_rel, sha256=sha, width=64, height=80),

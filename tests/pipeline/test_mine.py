@@ -54,11 +54,11 @@ def test_wilson_and_bootstrap_intervals():
 
 
 def test_mine_finds_a_planted_question_family(seed_run, tmp_path):
-    run = scored(seed_run, tmp_path, lambda it: it.question.family == PLANTED)
+    run = scored(seed_run, tmp_path, lambda it: it.question.question_family == PLANTED)
     rep = mine_run(run, run / "mine", MineConfig(min_support=3))
     top = rep.patterns[0]
     assert top.family == "scene.shapes" and top.question_family == PLANTED and not top.knobs
-    n_planted = sum(it.question.family == PLANTED for it in RunStore(run).iter_items())
+    n_planted = sum(it.question.question_family == PLANTED for it in RunStore(run).iter_items())
     assert top.support == n_planted >= 5
     assert top.student_error > top.teacher_error + 0.2
     assert top.lift > 2 and top.ci[0] > rep.base_rate

@@ -63,7 +63,7 @@ def test_a_valid_program_becomes_an_item_with_its_computed_answer(base):
     item = item_from_reply("```json\n" + reply("valid", ents) + "\n```", base, provenance={"teacher": "t"})
     q = item.question
     assert q.source == "teacher" and q.answer == str(n) and q.value == n and q.answer_type == "count"
-    assert q.family == "scene.teacher.count" and item.spec == base.spec and item.image == base.image
+    assert q.question_family == "scene.teacher.count" and item.spec == base.spec and item.image == base.image
     assert item.provenance["teacher"] == "t" and item.id != base.id
     circles = {"op": "filter", "params": {"attr": "shape", "value": "circle"}, "args": [{"op": "scene"}]}
     tree = json.dumps({"question": "Are there any circles?", "answer_type": "yes_no",
