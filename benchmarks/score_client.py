@@ -1,19 +1,25 @@
 """Client-side cost of `score`: requests/s, completions/s and client CPU per request against a local
 OpenAI-compatible server that answers at once (a separate process on 127.0.0.1), for fixed k and
-adaptive runs. (The `hf:` backend's per-item cost outside the forward pass is not measured yet.)
+adaptive runs, and the `hf:` backend's per-item cost outside the model's generate call.
 
-    .venv/bin/python benchmarks/score_client.py [--items 100] [--k 8] [--concurrency 64]
+    .venv/bin/python benchmarks/score_client.py [--items 400] [--k 8] [--hf-items 16] [--sdk]
 
 The server is a bare asyncio HTTP/1.1 server in a child process (keep-alive, canned choices, `n`
-honoured), so its CPU is not counted as the client's. The baseline line re-runs the per-request
-image encoding of the old client (read, decode, re-encode PNG, base64 for every request) and the
-ratio compares it with the encoding cache. Target: >= 500 requests per client CPU-second at k = 8.
+honoured), so its CPU is not counted as the client's. Each score run is a fresh process, as a real
+`score` run is (cold caches; imports done before the clock starts). `--sdk` adds the runs through
+the OpenAI SDK's client (the path before the lean client; now used only behind a proxy). The
+encoding line re-runs the per-request image encoding of the first client (read, decode, re-encode
+PNG, base64 for every request) against the encoding cache. Target: >= 500 requests per client
+CPU-second at k = 8, fixed and adaptive. The hf: line scores `--hf-items` items with a tiny random
+LLaVA (deltaprompts.models.tiny, one torch thread) as teacher and student and times everything but
+`model.generate` (prompt templating, image preprocessing, decoding, grading, records), per item.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import re
 import shutil
@@ -72,6 +78,9 @@ def make_run(root: Path, items: int) -> Path:
     return run
 
 
+TARGET = 500  # requests per client CPU-second
+
+
 def score_once(run: Path, url: str, k: int, adaptive: bool, concurrency: int, batch_size: int | None) -> dict:
     """Score `run` from scratch against `url`; wall seconds, client CPU seconds, requests, completions."""
     from deltaprompts.models.specs import load_backend
@@ -87,6 +96,57 @@ def score_once(run: Path, url: str, k: int, adaptive: bool, concurrency: int, ba
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     requests = sum(b.policy.stats.attempts for b in (teacher, student))
     return {"wall": wall, "cpu": cpu, "requests": requests, "completions": sum(summary.completions.values())}
+
+
+def score_fresh(run: Path, url: str, k: int, adaptive: bool, concurrency: int, batch_size: int | None,
+                sdk: bool = False) -> dict:
+    """`score_once` in a fresh Python process (`sdk`: through the OpenAI SDK's client)."""
+    argv = [sys.executable, __file__, "--child", json.dumps([str(run), url, k, adaptive, concurrency, batch_size, sdk])]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(spec: str) -> None:
+    run, url, k, adaptive, concurrency, batch_size, sdk = json.loads(spec)
+    import deltaprompts.models.openai_backend as backend_module
+    import deltaprompts.score  # noqa: F401  (imported before the clock starts)
+
+    if sdk:
+        backend_module.proxied = lambda url: True  # the SDK client path, as behind a proxy
+    print(json.dumps(score_once(Path(run), url, k, adaptive, concurrency, batch_size)))
+
+
+def hf_overhead(root: Path, items: int, k: int) -> dict:
+    """Score `items` items with a tiny LLaVA as teacher and student; wall seconds in total and inside
+    `model.generate`, and the generate calls made."""
+    from deltaprompts.models.hf import HFBackend
+    from deltaprompts.models.tiny import build_tiny_vlm
+    from deltaprompts.score import score_run
+
+    import torch
+
+    torch.set_num_threads(1)
+    run = make_run(root / "hf", items)
+    folder = build_tiny_vlm("llava", root / "tiny_llava")
+    backends = [HFBackend(str(folder), threads=1) for _ in range(2)]
+    inside = {"s": 0.0, "calls": 0}
+    for b in backends:
+        model = b._load()[0]
+        generate = model.generate
+
+        def timed(*args, _generate=generate, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return _generate(*args, **kwargs)
+            finally:
+                inside["s"] += time.perf_counter() - t0
+                inside["calls"] += 1
+
+        model.generate = timed
+    w0 = time.perf_counter()
+    summary = score_run(run, backends[0], backends[1], k=k, bootstrap=1)
+    wall = time.perf_counter() - w0
+    return {"wall": wall, "generate": inside["s"], "calls": inside["calls"], "items": summary.items}
 
 
 def reencode_data_url(path: str, max_pixels: int) -> str:
@@ -122,12 +182,17 @@ def encode_baseline(run: Path, requests: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--k", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=None, help="default: the backend's default")
     parser.add_argument("--batch-size", type=int, default=None, help="default: score_run's default")
-    parser.add_argument("--seconds", type=float, default=300, help="the server stops after this long")
+    parser.add_argument("--seconds", type=float, default=600, help="the server stops after this long")
+    parser.add_argument("--sdk", action="store_true", help="also run through the OpenAI SDK's client (before)")
+    parser.add_argument("--hf-items", type=int, default=16, help="items of the hf: overhead run (0: skip it)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        return child(args.child)
     from deltaprompts.models.openai_backend import DEFAULT_CONCURRENCY
 
     concurrency = args.concurrency or DEFAULT_CONCURRENCY
@@ -139,17 +204,26 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}/v1"
         with tempfile.TemporaryDirectory() as tmp:
             run = make_run(Path(tmp), args.items)
-            print(f"{args.items} items, k={args.k}, concurrency={concurrency}, batch={args.batch_size or 'default'}")
-            print(f"{'mode':<9} {'wall s':>7} {'requests':>9} {'req/s':>8} {'compl/s':>8} {'CPU ms/req':>11} "
-                  f"{'req/CPU-s':>10}")
-            for adaptive in (False, True):
-                r = score_once(run, url, args.k, adaptive, concurrency, args.batch_size)
-                print(f"{'adaptive' if adaptive else 'fixed':<9} {r['wall']:>7.2f} {r['requests']:>9} "
-                      f"{r['requests'] / r['wall']:>8.0f} {r['completions'] / r['wall']:>8.0f} "
-                      f"{1000 * r['cpu'] / r['requests']:>11.2f} {r['requests'] / r['cpu']:>10.0f}")
+            print(f"{args.items} items, k={args.k}, concurrency={concurrency}, batch={args.batch_size or 'default'}, "
+                  f"target {TARGET} requests per client CPU-second")
+            print(f"{'client':<6} {'mode':<9} {'wall s':>7} {'requests':>9} {'req/s':>8} {'compl/s':>8} "
+                  f"{'CPU ms/req':>11} {'req/CPU-s':>10} {'x target':>9}")
+            for sdk in (True, False) if args.sdk else (False,):
+                for adaptive in (False, True):
+                    r = score_fresh(run, url, args.k, adaptive, concurrency, args.batch_size, sdk)
+                    rate = r["requests"] / r["cpu"]
+                    print(f"{'sdk' if sdk else 'lean':<6} {'adaptive' if adaptive else 'fixed':<9} {r['wall']:>7.2f} "
+                          f"{r['requests']:>9} {r['requests'] / r['wall']:>8.0f} {r['completions'] / r['wall']:>8.0f} "
+                          f"{1000 * r['cpu'] / r['requests']:>11.2f} {rate:>10.0f} {rate / TARGET:>9.2f}")
             old, new = encode_baseline(run, 400)
             print(f"image encoding per request: old path {1000 * old:.2f} ms CPU, cached {1000 * new:.4f} ms CPU "
                   f"({old / max(new, 1e-9):.0f}x)")
+            if args.hf_items:
+                h = hf_overhead(Path(tmp), args.hf_items, args.k)
+                outside = (h["wall"] - h["generate"]) / h["items"]
+                print(f"hf: tiny llava, {h['items']} items, k={args.k}: {h['wall']:.2f} s, {h['generate']:.2f} s in "
+                      f"{h['calls']} generate calls; per item outside generate {1000 * outside:.1f} ms "
+                      f"({1000 * h['generate'] / h['items']:.1f} ms inside)")
     finally:
         server.terminate()
         server.join(5)

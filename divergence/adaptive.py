@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from collections.abc import Set
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -154,11 +155,23 @@ def keeps(ct: Sequence[int], cs: Sequence[int], teacher_correct: int, cfg: Adapt
     """Whether screen's default rule (`records.keep_decision`, rule "debiased") keeps an item with
     these final counts: not zero-delta at cfg.zero_level, debiased metric >= cfg.threshold, and the
     teacher right on at least cfg.min_teacher_acc of its samples."""
-    if teacher_correct < cfg.min_teacher_acc * sum(ct) - 1e-9:
+    return _keeps(tuple(ct), tuple(cs), teacher_correct, _rule(cfg))
+
+
+def _rule(cfg: AdaptiveConfig) -> tuple[float, float, str, float]:
+    return cfg.threshold, cfg.zero_level, cfg.metric, cfg.min_teacher_acc
+
+
+@lru_cache(maxsize=262144)
+def _keeps(ct: tuple[int, ...], cs: tuple[int, ...], teacher_correct: int, rule: tuple[float, float, str, float]) -> bool:
+    # remembered: a run meets the same final counts again and again (thousands of predictive draws
+    # per decision), and the rule is a pure function of them
+    threshold, zero_level, metric, min_teacher_acc = rule
+    if teacher_correct < min_teacher_acc * sum(ct) - 1e-9:
         return False
-    if cfg.threshold > 0 and p_same(ct, cs) > cfg.zero_level:
+    if threshold > 0 and p_same(ct, cs) > zero_level:
         return False
-    return posterior(cfg.metric, ct, cs)[0] >= cfg.threshold
+    return posterior(metric, ct, cs)[0] >= threshold
 
 
 def keep_probability(teacher: Sequence[str], student: Sequence[str], cfg: AdaptiveConfig, rng: np.random.Generator,
@@ -169,10 +182,14 @@ def keep_probability(teacher: Sequence[str], student: Sequence[str], cfg: Adapti
     classes, ft, fs = _predictive_finals(teacher, student, cfg.budget, cfg, rng)
     right = np.array([c in correct for c in classes] + [False, False])
     rows = np.concatenate([ft, fs, (ft * right).sum(axis=1, keepdims=True)], axis=1).astype(int)
-    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
     width = ft.shape[1]
-    kept = np.array([keeps(u[:width], u[width:2 * width], int(u[-1]), cfg) for u in unique])
-    return float(kept[np.ravel(inverse)].mean())
+    rule = _rule(cfg)
+    seen: dict[tuple[int, ...], int] = {}
+    for row in map(tuple, rows.tolist()):
+        seen[row] = seen.get(row, 0) + 1
+    # the share of draws kept: an exact count over the draws (what the mean of one flag per draw was)
+    kept = sum(n for row, n in seen.items() if _keeps(row[:width], row[width:2 * width], row[-1], rule))
+    return kept / len(rows)
 
 
 def _counts(teacher: Sequence[str], student: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,7 @@
 """OpenAI-compatible HTTP backend `openai:MODEL@BASE_URL` (vLLM, SGLang, TGI, Ollama, OpenAI): async,
-bounded concurrency, retries with backoff, partial results kept on failure."""
+bounded concurrency, retries with backoff, partial results kept on failure. Requests go through the
+lean keep-alive client of `deltaprompts.models.http`; the OpenAI SDK's client only when the
+environment sets a proxy for the server."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 from deltaprompts.errors import DeltaError, UserError
 from deltaprompts.models.base import Completion, Request, Sampling
+from deltaprompts.models.http import HTTPClient, HTTPConnectionError, HTTPStatusError, proxied
 from deltaprompts.models.images import IMAGES
 from deltaprompts.models.specs import scheme
 from deltaprompts.models.wrappers import (AsyncRateLimiter, Failure, PartialResults, RetriesExhausted, RetryPolicy,
@@ -21,7 +24,7 @@ from deltaprompts.rng import derive_seed
 # Real servers (vLLM, SGLang) batch hundreds of concurrent requests; a deeper queue than this only
 # adds server-side latency. A laptop Ollama may want ?concurrency=4.
 DEFAULT_CONCURRENCY = 128
-POOL = 16  # connections per HTTP client
+POOL = 16  # connections per SDK client (used only behind a proxy)
 FORM = "openai:MODEL@BASE_URL[?api_key_env=NAME&concurrency=128]"
 OPTIONS = {"api_key_env": str, "concurrency": int, "timeout": float, "retries": int, "backoff": float,
            "max_backoff": float, "max_pixels": int, "rps": float}
@@ -31,9 +34,11 @@ class MalformedResponse(DeltaError):
     """A server answered 200 with a body that is not a chat completion."""
 
 
-def parse_chat_completion(body: str) -> list[dict[str, Any]]:
+def parse_chat_completion(body: str | bytes) -> list[dict[str, Any]]:
     """The choices of a chat-completion body, each as {text, finish_reason, token_logprobs};
     raises MalformedResponse saying what is wrong with the body."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
     try:
         data = json.loads(body)
     except ValueError:
@@ -118,7 +123,7 @@ class OpenAIBackend:
         self.concurrency, self.timeout, self.max_pixels, self.rps = concurrency, timeout, max_pixels, rps
         self.policy = RetryPolicy(retries=retries, base=backoff, max_delay=max_backoff)
         self.identity = f"openai:{model}@{self.base_url}?max_pixels={max_pixels}"
-        self._clients: list[Any] = []  # AsyncOpenAI clients and the concurrency bound, made on the shared loop
+        self._clients: list[Any] = []  # HTTP clients and the concurrency bound, made on the shared loop
         self._busy: list[int] = []
         self._sem: asyncio.Semaphore | None = None
 
@@ -133,10 +138,22 @@ class OpenAIBackend:
 
             _Loop.run(close_all())
 
+    def _headers(self) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.api_key}", "User-Agent": "deltaprompts"}
+        for env, name in (("OPENAI_ORG_ID", "OpenAI-Organization"), ("OPENAI_PROJECT_ID", "OpenAI-Project")):
+            if os.environ.get(env):  # as the OpenAI SDK sends them
+                headers[name] = os.environ[env]
+        return headers
+
     def _connect(self) -> tuple[list[Any], asyncio.Semaphore]:
-        """The clients, made on first use on the shared loop: one per POOL connections, because the
-        HTTP client's pool scans every connection for each request (its cost grows with the pool)."""
-        if not self._clients:
+        """The clients, made on first use on the shared loop: one lean keep-alive client pooling
+        up to `concurrency` connections; behind a proxy, OpenAI SDK clients of POOL connections each
+        (the SDK's pool scans every connection for each request: its cost grows with the pool)."""
+        if not self._clients and not proxied(self.base_url):
+            self._clients = [HTTPClient(self.base_url, self._headers(), pool=self.concurrency)]
+            self._busy = [0]
+            self._sem = asyncio.Semaphore(self.concurrency)
+        elif not self._clients:
             import httpx2
             import openai
 
@@ -177,23 +194,25 @@ class OpenAIBackend:
 
     def classify(self, e: BaseException) -> Failure | None:
         """Which failures are retried: 408/409/429/5xx, timeouts, connection errors, malformed bodies."""
-        import openai
-
         if isinstance(e, MalformedResponse):
             return Failure(True, "malformed response", detail=str(e))
-        if isinstance(e, (openai.APITimeoutError, TimeoutError)):  # TimeoutError: the whole-request deadline
+        if isinstance(e, TimeoutError):  # the whole-request deadline
+            return Failure(True, "timeout", detail=f"no answer within {self.timeout:g}s")
+        if isinstance(e, HTTPConnectionError):
+            return Failure(True, "connection error", detail=str(e)[:120])
+        if isinstance(e, HTTPStatusError):
+            return Failure(_transient(e.status), f"HTTP {e.status}", _retry_after(e.headers.get("retry-after")),
+                           e.detail[:120])
+        import openai  # the SDK's client, behind a proxy
+
+        if isinstance(e, openai.APITimeoutError):
             return Failure(True, "timeout", detail=f"no answer within {self.timeout:g}s")
         if isinstance(e, openai.APIConnectionError):
             return Failure(True, "connection error", detail=str(e.__cause__ or e)[:120])
         if isinstance(e, openai.APIStatusError):
             status = e.status_code
-            retry_after = None
-            try:
-                retry_after = float(e.response.headers.get("retry-after", ""))
-            except ValueError:
-                pass
             detail = e.body.get("message") if isinstance(e.body, dict) else None
-            return Failure(status in (408, 409, 429) or status >= 500, f"HTTP {status}", retry_after,
+            return Failure(_transient(status), f"HTTP {status}", _retry_after(e.response.headers.get("retry-after")),
                            str(detail or e.message).splitlines()[0][:120])
         if isinstance(e, openai.APIResponseValidationError):
             return Failure(True, "malformed response", detail=str(e)[:120])
@@ -210,13 +229,32 @@ class OpenAIBackend:
         return (json.dumps(params)[:-1] + ', "messages": ' + messages_json + "}").encode()
 
     async def _call(self, client: Any, body: bytes) -> list[dict[str, Any]]:
-        # posted as bytes: the client's own validation of the body would walk every base64 character
-        text = await client.post("/chat/completions", cast_to=str, content=body,
-                                 options={"headers": {"Content-Type": "application/json"}})
-        return parse_chat_completion(text)
+        # posted as bytes (an SDK client would otherwise validate the body, walking every base64
+        # character); the keyword arguments are the SDK's, which the lean client ignores
+        raw = await client.post("/chat/completions", cast_to=str, content=body,
+                                options={"headers": {"Content-Type": "application/json"}})
+        return parse_chat_completion(raw)
 
     def _messages_json(self, request: Request) -> str:
-        return json.dumps(self.messages(request))
+        """json.dumps(self.messages(request)), with each image's data URL placed as it is: base64
+        needs no escaping, and scanning a megabyte of it for escapes costs more than the rest."""
+        urls: list[str] = []
+        messages = self.messages(request)
+        for m in messages:
+            for part in m["content"]:
+                if part["type"] == "image_url":
+                    urls.append(part["image_url"]["url"])
+                    part["image_url"]["url"] = ""
+        if not urls:
+            return json.dumps(messages)
+        pieces = json.dumps(messages).split('"url": ""')
+        if len(pieces) != len(urls) + 1:  # an empty url key in the text itself cannot occur: JSON escapes quotes
+            raise DeltaError(f"request {request.id}: cannot place {len(urls)} image URLs in the body")
+        out = [pieces[0]]
+        for url, piece in zip(urls, pieces[1:]):
+            out.append(f'"url": "{url}"')
+            out.append(piece)
+        return "".join(out)
 
     async def _sample(self, requests: Sequence[Request], sampling: Sampling, indices: Sequence[Sequence[int]]):
         clients, sem = self._connect()
@@ -287,6 +325,17 @@ class OpenAIBackend:
         if len(indices) != len(requests):
             raise UserError(f"sample: {len(requests)} requests but {len(indices)} index lists")
         return _Loop.run(self._sample(requests, sampling, indices))
+
+
+def _transient(status: int) -> bool:
+    return status in (408, 409, 429) or status >= 500
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:  # an HTTP date: the backoff decides
+        return None
 
 
 def parse_spec(rest: str) -> OpenAIBackend:
