@@ -45,7 +45,7 @@ class Op:
     keeps_decimals: bool = True
 
 
-OPS: Registry[Op] = Registry("op")
+OPS: Registry[Op] = Registry("op", modules=("deltaprompts.ops",))  # the core ops below, the rest in deltaprompts/ops/
 
 
 def op(name: str, inputs: tuple[str, ...], output: str, params: Mapping[str, str] | None = None,

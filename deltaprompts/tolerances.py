@@ -87,12 +87,12 @@ def printed_decimals(text: str) -> int:
     return len(m.group(1) or "")
 
 
-def axis_error(facts: Facts) -> float:
-    """The error of reading one position against the chart's value axis: a fifth of the tick
-    spacing, at least two pixels' worth of value. Raises ProgramError("unreadable_value") when the
-    Facts give no value axis with ticks."""
-    axis = facts.extra.get("value_axis")
-    box = facts.extra.get("axes_box")
+def axis_error(facts: Facts, axis: dict[str, Any] | None = None) -> float:
+    """The error of reading one position against an axis (default the chart's value axis): a fifth
+    of the tick spacing, at least two pixels' worth of value. Raises ProgramError("unreadable_value")
+    when the Facts give no such axis with ticks."""
+    axis = facts.extra.get("value_axis") if axis is None else axis
+    box = (axis.get("box") if isinstance(axis, dict) else None) or facts.extra.get("axes_box")
     ticks = sorted(axis.get("ticks") or []) if isinstance(axis, dict) else []
     if len(ticks) < 2 or not box:
         raise ProgramError("unreadable_value", "a value without a label, and the Facts give no value axis ticks "
@@ -123,6 +123,17 @@ def axis_positions(facts: Facts, entity: Entity) -> dict[str, float]:
     return out
 
 
+def attr_axis(facts: Facts, entity: Entity, attr: str) -> dict[str, Any] | None:
+    """The axis an attribute other than a mark's value is read against, as a chart kind declares it:
+    `extra["axes"]` names axes ({"axis": "x" | "y", "range", "ticks", "box"}); `extra["reads"]` maps an
+    attribute to one (a scatter's `x`, a second axis's `value`), `extra["entity_reads"]` does so per
+    entity (each panel of small multiples its own axis)."""
+    axes = facts.extra.get("axes") or {}
+    name = ((facts.extra.get("entity_reads") or {}).get(entity.id) or {}).get(attr) \
+        or (facts.extra.get("reads") or {}).get(attr)
+    return axes.get(name) if name else None
+
+
 def _text_of(facts: Facts, role: str) -> str | None:
     return next((t.text for t in facts.texts if t.role == role), None)
 
@@ -145,6 +156,9 @@ def _entity_reading(facts: Facts, entity: Entity, attr: str) -> _Reading:
         or _text_of(facts, f"cell:{entity.id}:{attr}")
     if printed:
         return _Reading({}, printed_decimals(printed), False)
+    axis = attr_axis(facts, entity, attr) if facts.domain == "chart" else None
+    if axis is not None:
+        return _Reading({f"{entity.id}.{attr}": axis_error(facts, axis)}, None, True)
     if facts.domain == "chart" and attr == "value" and facts.extra.get("value_axis"):
         return _Reading(axis_positions(facts, entity), None, True)
     implied = _implied_decimals(facts, entity, attr) if facts.domain == "document" else None

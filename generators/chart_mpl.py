@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import textwrap
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +20,8 @@ from PIL import Image
 
 from deltaprompts.errors import RenderError
 from deltaprompts.generators.base import png_bytes
-from deltaprompts.generators.chart_sampling import chart_context, color_name, palette_of, slice_colors
+from deltaprompts.generators.chart_kind import chart_context, kind_of
+from deltaprompts.generators.chart_sampling import palette_of
 from deltaprompts.generators.chart_spec import ChartData
 from deltaprompts.records import Entity, Facts, TextSpan
 
@@ -77,13 +77,13 @@ def fmt_value(value: float, decimals: int, unit: str) -> str:
     return f"{value:,.{decimals}f}" + ("%" if unit == "%" else "")
 
 
-def _ink(hex_color: str) -> str:
+def ink(hex_color: str) -> str:
     """Black or white, whichever reads better on this fill colour."""
     r, g, b = (int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5))
     return "#111111" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "#ffffff"
 
 
-def _box(bbox: Bbox, height: int) -> tuple[float, float, float, float]:
+def image_box(bbox: Bbox, height: int) -> tuple[float, float, float, float]:
     """A display-space Bbox (origin bottom-left) as an image box (origin top-left, y down)."""
     return (round(float(bbox.x0), 2), round(float(height - bbox.y1), 2),
             round(float(bbox.x1), 2), round(float(height - bbox.y0), 2))
@@ -114,8 +114,9 @@ def build_figure(data: ChartData) -> Drawn:
     FigureCanvasAgg(fig)
     d = Drawn(fig=fig, ax=fig.add_subplot())
     d.ax.set_facecolor(theme["face"] or st.background)
-    {"pie": _draw_pie, "line": _draw_lines}.get(data.chart_type, _draw_bars)(d, data, theme)
-    if data.chart_type != "pie":
+    kind = kind_of(data.chart_type)
+    kind.draw(d, data, theme)
+    if kind.axes:
         _decorate_axes(d, data, theme)
     bold = theme["title_left"]
     chars = max(12, int(0.9 * st.width_px / ((0.66 if bold else 0.6) * st.title_size * st.dpi / 72)))
@@ -126,82 +127,8 @@ def build_figure(data: ChartData) -> Drawn:
     return d
 
 
-def _draw_bars(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
-    st, ax, kind = data.style, d.ax, data.chart_type
-    n_ser, x = len(data.series), np.arange(len(data.categories), dtype=float)
-    bottom = np.zeros(len(x))
-    for s, ser in enumerate(data.series):
-        vals = np.array(ser.values)
-        width = st.bar_width / n_ser if kind == "grouped_bar" else st.bar_width
-        offset = (s - (n_ser - 1) / 2) * width if kind == "grouped_bar" else 0.0
-        kw: dict[str, Any] = {"color": ser.color, "label": ser.name, "zorder": 2}
-        if kind == "stacked_bar":  # a thin background-coloured seam between segments
-            kw.update(edgecolor=st.background, linewidth=0.6, bottom=bottom)
-        bars = (ax.barh(x + offset, vals, height=width, **kw) if kind == "hbar"
-                else ax.bar(x + offset, vals, width=width, **kw))
-        d.marks += [Mark(id=f"s{s}c{c}", series=s, category=c, artist=rect) for c, rect in enumerate(bars.patches)]
-        if st.value_labels:
-            inside = kind == "stacked_bar"
-            texts = ax.bar_label(bars, labels=[fmt_value(v, st.value_decimals, data.unit) for v in vals],
-                                 label_type="center" if inside else "edge", padding=0 if inside else 2,
-                                 fontsize=st.font_size * 0.85, color=_ink(ser.color) if inside else theme["text"])
-            d.value_texts += [(t, f"s{s}c{c}") for c, t in enumerate(texts)]
-        bottom = bottom + vals if kind == "stacked_bar" else np.maximum(bottom, vals)
-    # first guess of the headroom; layout() widens it until labels and an inside legend fit
-    head = 1.05 + 0.08 * st.value_labels + 0.22 * (st.legend and not st.legend_loc.startswith("outside"))
-    if kind == "hbar":
-        ax.set_xlim(0, bottom.max() * head)
-        ax.set_yticks(list(x), data.categories)
-        ax.invert_yaxis()  # first category at the top, as people read a ranking
-    else:
-        ax.set_ylim(0, bottom.max() * head)
-        ax.set_xticks(list(x), data.categories)
-
-
-def _draw_lines(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
-    st, ax = data.style, d.ax
-    x = np.arange(len(data.categories), dtype=float)
-    for s, ser in enumerate(data.series):
-        ax.plot(x, ser.values, color=ser.color, linewidth=st.line_width, label=ser.name, zorder=3,
-                marker="o" if st.line_markers else None, markersize=MARKER_PT, solid_capstyle="round")
-        for c, v in enumerate(ser.values):
-            d.marks.append(Mark(id=f"s{s}c{c}", series=s, category=c, point=(float(x[c]), float(v))))
-            if st.value_labels:
-                t = ax.annotate(fmt_value(v, st.value_decimals, data.unit), (x[c], v), xytext=(0, 5),
-                                textcoords="offset points", ha="center", va="bottom",
-                                fontsize=st.font_size * 0.8, color=theme["text"], zorder=4)
-                d.value_texts.append((t, f"s{s}c{c}"))
-    ax.margins(x=0.04, y=0.08)
-    ax.autoscale_view()
-    lo, hi = ax.get_ylim()
-    extra = 0.1 * st.value_labels + 0.3 * (st.legend and not st.legend_loc.startswith("outside"))
-    ax.set_ylim(max(lo, 0.0) if min(min(s.values) for s in data.series) >= 0 else lo, hi + (hi - lo) * extra)
-    ax.set_xticks(list(x), data.categories)
-
-
-def _draw_pie(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
-    st, ax, vals = data.style, d.ax, data.series[0].values
-    colors = slice_colors(data)
-    wedges, texts = ax.pie(vals, colors=colors, startangle=90, counterclock=False,
-                           labels=None if st.legend else data.categories, labeldistance=1.08,
-                           wedgeprops={"edgecolor": st.background, "linewidth": 1.0},
-                           textprops={"color": theme["text"], "fontsize": st.font_size})
-    d.category_texts = list(texts)
-    total = math.fsum(vals)
-    for c, w in enumerate(wedges):
-        d.marks.append(Mark(id=f"s0c{c}", series=0, category=c, artist=w))
-        ang = math.radians((w.theta1 + w.theta2) / 2)
-        t = ax.text(0.68 * math.cos(ang), 0.68 * math.sin(ang), f"{100 * vals[c] / total:.{st.value_decimals}f}%",
-                    ha="center", va="center", fontsize=st.font_size * 0.9, color=_ink(colors[c]))
-        d.value_texts.append((t, f"s0c{c}"))
-    # keep the axes box and widen the data limits instead, so the title centres over the image;
-    # the limits pie() fixed must be free for that
-    ax.set_autoscale_on(True)
-    ax.set_aspect("equal", adjustable="datalim")
-
-
 def _decorate_axes(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
-    st, ax, horizontal = data.style, d.ax, data.chart_type == "hbar"
+    st, ax, horizontal = data.style, d.ax, kind_of(data.chart_type).horizontal
     for name, spine in ax.spines.items():
         spine.set_visible(name in theme["spines"])
         spine.set_color(theme["spine"])
@@ -227,12 +154,7 @@ def _add_legend(d: Drawn, data: ChartData, theme: dict[str, Any], ncols: int = 4
     st = data.style
     if not st.legend:
         return
-    if data.chart_type == "pie":
-        handles, labels = [m.artist for m in d.marks], list(data.categories)
-    else:
-        handles, labels = d.ax.get_legend_handles_labels()
-        if data.chart_type == "stacked_bar":  # list entries top to bottom, as the segments stack
-            handles, labels = handles[::-1], labels[::-1]
+    handles, labels = kind_of(data.chart_type).legend_entries(d, data)
     kw = {"fontsize": st.font_size * 0.95, "labelcolor": theme["text"], "frameon": st.theme != "minimal",
           "facecolor": theme["face"] or st.background, "edgecolor": theme["grid"]}
     if st.legend_loc == "outside right":  # anchored by layout() once the axes are fitted
@@ -250,7 +172,7 @@ def layout(d: Drawn, data: ChartData) -> None:
     Measured passes of our own: matplotlib's constrained layout measures every text several
     times and doubled the render time.
     """
-    st = data.style
+    st, kind = data.style, kind_of(data.chart_type)
     renderer = d.fig.canvas.get_renderer()
     ncols = 4
     while st.legend_loc == "outside bottom" and d.legend is not None and ncols > 1 and \
@@ -258,12 +180,12 @@ def layout(d: Drawn, data: ChartData) -> None:
         ncols -= 1  # too wide for the image: wrap the entries into more rows
         d.legend.remove()
         _add_legend(d, data, THEME_STYLE[st.theme], ncols)
-    if d.value_texts and data.chart_type in ("bar", "grouped_bar"):
+    if d.value_texts and kind.upright_crowded_labels:
         _turn_wide_labels(d, renderer)
     box = _fit_axes(d, data, renderer)
     inside_legend = d.legend is not None and not st.legend_loc.startswith("outside")
-    for widen in ((_make_room_for_labels,) if d.value_texts and data.chart_type != "pie" else ()) + \
-            ((_lift_legend,) if inside_legend and data.chart_type != "hbar" else ()):
+    for widen in ((_make_room_for_labels,) if d.value_texts and kind.axes else ()) + \
+            ((_lift_legend,) if inside_legend and not kind.horizontal else ()):
         for _ in range(2):  # a wider value axis can change the tick labels: refit after each
             if not widen(d, data, renderer):
                 break
@@ -326,7 +248,7 @@ def _widen(d: Drawn, horizontal: bool, over: float, size: float) -> None:
 
 def _make_room_for_labels(d: Drawn, data: ChartData, renderer: Any) -> bool:
     """Extend the value axis when a value label sticks out of the axes; return whether it did."""
-    horizontal = data.chart_type == "hbar"
+    horizontal = kind_of(data.chart_type).horizontal
     box = d.ax.get_window_extent(renderer)
     ends = [t.get_window_extent(renderer) for t, _ in d.value_texts if t.get_visible()]
     over = max((e.x1 - box.x1) if horizontal else (e.y1 - box.y1) for e in ends) + 4
@@ -353,13 +275,14 @@ def _hide_crowded_labels(d: Drawn, data: ChartData, renderer: Any) -> None:
     """Hide value labels that overlap an earlier label or another mark, or do not fit inside their
     stacked segment."""
     shown: list[Bbox] = []
+    kind = kind_of(data.chart_type)
     # a pie's wedge boxes overlap each other; its labels sit inside their own wedge by construction
-    marks = {} if data.chart_type == "pie" else {m.id: mark_extent(d, m) for m in d.marks}
+    marks = {} if kind.marks_overlap else {m.id: mark_extent(d, m) for m in d.marks}
     for text, mid in d.value_texts:
         box = text.get_window_extent(renderer)
         clash = any(_overlap(box.extents, b.extents) for b in shown)
         clash = clash or any(_overlap(box.extents, b.extents, 2.0) for k, b in marks.items() if k != mid)
-        if data.chart_type == "stacked_bar":
+        if kind.labels_inside:
             seg = marks[mid]
             clash = clash or not (seg.x0 <= box.x0 and box.x1 <= seg.x1 and seg.y0 <= box.y0 and box.y1 <= seg.y1)
         text.set_visible(not clash)
@@ -370,7 +293,7 @@ def _hide_crowded_labels(d: Drawn, data: ChartData, renderer: Any) -> None:
 def collect_texts(d: Drawn, data: ChartData, height: int) -> list[TextSpan]:
     """Every visible text of the drawn figure with its pixel box and role."""
     found: list[tuple[Text, str]] = [(d.title, "title")]
-    if data.chart_type != "pie":
+    if kind_of(data.chart_type).axes:
         found += [(d.ax.xaxis.label, "x_label"), (d.ax.yaxis.label, "y_label")]
         for axis, role in ((d.ax.xaxis, "x_tick"), (d.ax.yaxis, "y_tick")):
             locs = axis.get_majorticklocs()
@@ -381,7 +304,7 @@ def collect_texts(d: Drawn, data: ChartData, height: int) -> list[TextSpan]:
     found += [(t, "category_label") for t in d.category_texts]
     found += [(t, "legend") for t in (d.legend.get_texts() if d.legend is not None else [])]
     found += [(t, "value_label") for t, _ in d.value_texts]
-    return [TextSpan(text=" ".join(t.get_text().split()), box=_box(t.get_window_extent(), height), role=role)
+    return [TextSpan(text=" ".join(t.get_text().split()), box=image_box(t.get_window_extent(), height), role=role)
             for t, role in found if t.get_visible() and t.get_text().strip()]
 
 
@@ -403,43 +326,37 @@ def render_matplotlib(data: ChartData) -> tuple[bytes, Facts]:
 
 
 def _facts(d: Drawn, data: ChartData, width: int, height: int) -> Facts:
-    st, kind = data.style, data.chart_type
-    colors = slice_colors(data) if kind == "pie" else [s.color for s in data.series]
-    total = math.fsum(data.series[0].values)
+    st, kind = data.style, kind_of(data.chart_type)
+    colors = kind.mark_colors(data)
     entities = []
     for m in d.marks:
-        ser = data.series[m.series]
-        color = colors[m.category] if kind == "pie" else ser.color
-        attrs: dict[str, Any] = {"series": ser.name, "category": data.categories[m.category],
-                                 "value": round(ser.values[m.category], st.value_decimals),
-                                 "color_name": color_name(color), "color": color}
-        if kind == "pie":
-            attrs["percent"] = round(100 * ser.values[m.category] / total, st.value_decimals)
-        entities.append(Entity(id=m.id, attrs=attrs, box=_box(mark_extent(d, m), height)))
+        color = colors[m.category] if kind.by_category else colors[m.series]
+        entities.append(Entity(id=m.id, attrs=kind.attrs(data, m, color), box=image_box(mark_extent(d, m), height)))
     texts = collect_texts(d, data, height)
-    legend_box = _box(d.legend.get_window_extent(), height) if d.legend is not None else None
+    legend_box = image_box(d.legend.get_window_extent(), height) if d.legend is not None else None
     # slanted x tick labels have overlapping axis-aligned boxes (with each other and the lowest
     # y tick) by design: not a clash
-    slanted = st.tick_rotation not in (0, 90) and kind != "hbar"
+    slanted = st.tick_rotation not in (0, 90) and not kind.horizontal
     clashes = [[i, j] for i in range(len(texts)) for j in range(i + 1, len(texts))
                if _overlap(texts[i].box, texts[j].box, 2.0) and not (
                    slanted and "x_tick" in (texts[i].role, texts[j].role)
                    and {texts[i].role, texts[j].role} <= {"x_tick", "y_tick"})]
-    value_axis = d.ax.xaxis if kind == "hbar" else d.ax.yaxis
+    value_axis = d.ax.xaxis if kind.horizontal else d.ax.yaxis
     lo, hi = sorted(map(float, value_axis.get_view_interval()))
     eps = (hi - lo) * 1e-9  # ticks outside the view are laid out but not drawn
     ticks = [float(t) for t in value_axis.get_majorticklocs() if lo - eps <= t <= hi + eps]
     # which value each visible value label prints: a pie's labels print the slice's percent
-    printed = {mid: {"percent" if kind == "pie" else "value": " ".join(t.get_text().split())}
+    printed = {mid: {kind.printed_attr: " ".join(t.get_text().split())}
                for t, mid in d.value_texts if t.get_visible() and t.get_text().strip()}
     return Facts(
-        domain="chart", kind=kind, width=width, height=height, entities=entities, texts=texts,
+        domain="chart", kind=data.chart_type, width=width, height=height, entities=entities, texts=texts,
         fields={"title": data.title, "x_label": data.x_label or None, "y_label": data.y_label or None,
                 "unit": data.unit or None, "value_labels": True if st.value_labels else None},
         context=chart_context(data),
-        extra={"axes_box": _box(d.ax.get_window_extent(), height), "legend_box": legend_box,
+        extra={"axes_box": image_box(d.ax.get_window_extent(), height), "legend_box": legend_box,
                "legend_overlap": [e.id for e in entities if legend_box and _overlap(e.box, legend_box, 4.0)],
                "text_overlaps": clashes, "renderer": "matplotlib", "palette": palette_of(colors),
-               "theme": st.theme, "printed": printed, "value_axis": None if kind == "pie" else {
-                   "axis": "x" if kind == "hbar" else "y", "range": [lo, hi], "ticks": ticks}},
+               "theme": st.theme, "printed": printed, "value_axis": None if not kind.axes else {
+                   "axis": "x" if kind.horizontal else "y", "range": [lo, hi], "ticks": ticks},
+               **kind.facts_extra(d, data)},
     )

@@ -21,7 +21,8 @@ from PIL import Image, ImageFont
 
 from deltaprompts.errors import RenderError
 from deltaprompts.generators.base import Rendered, png_bytes
-from deltaprompts.generators.chart_sampling import chart_context, color_name, palette_of, slice_colors
+from deltaprompts.generators.chart_kind import chart_context
+from deltaprompts.generators.chart_sampling import color_name, palette_of, slice_colors
 from deltaprompts.generators.chart_spec import ChartData
 from deltaprompts.records import Entity, Facts, Spec, TextSpan
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
 from faker import Faker
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from deltaprompts.errors import TemplateError
+from deltaprompts.errors import TemplateError, validation_message
 from deltaprompts.generators.base import choice
-from deltaprompts.generators.chart_spec import ChartData, ChartStyle, ChartType, Series
+from deltaprompts.generators.chart_spec import ChartData, ChartStyle, Series
+
+if TYPE_CHECKING:
+    from deltaprompts.generators.chart_kind import ChartKind
 from deltaprompts.rng import base_values, extensible_choice
 
 # Named palettes: every colour has a plain name a person would use, so "what colour is X?"
@@ -40,17 +43,19 @@ SIZES = {"small": (480, 360), "medium": (640, 480), "large": (800, 600), "wide":
 # Legend placements the renderers understand: "outside ..." sits beside the axes, the rest inside.
 LEGEND_LOCS = ("outside right", "outside bottom", "upper right", "upper left", "best")
 
-# n_categories / n_series: allowed range per chart type and the range "0 = random" draws from.
-N_CATEGORIES = {"bar": (3, 12), "hbar": (3, 12), "grouped_bar": (2, 8), "stacked_bar": (2, 10),
-                "line": (4, 12), "pie": (2, 8)}
-N_CATEGORIES_RANDOM = {"bar": (4, 8), "hbar": (4, 10), "grouped_bar": (3, 6), "stacked_bar": (3, 7),
-                       "line": (5, 12), "pie": (3, 6)}
-N_SERIES = {"grouped_bar": (2, 4), "stacked_bar": (2, 4), "line": (1, 4)}
-N_SERIES_RANDOM = {"grouped_bar": (2, 3), "stacked_bar": (2, 4), "line": (1, 3)}
-
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _HOURS = tuple(f"{h:02d}:00" for h in range(0, 24, 2))
+
+
+class Measure(BaseModel):
+    """A second quantity a topic measures (a scatter's x, a bubble's size, a right-hand axis)."""
+
+    model_config = ConfigDict(extra="forbid")
+    noun: str
+    unit: str
+    label: str
+    range: tuple[float, float]
 
 
 class Topic(BaseModel):
@@ -67,9 +72,10 @@ class Topic(BaseModel):
     series_noun: str
     series: list[str]
     range: tuple[float, float]
-    kinds: list[ChartType]
+    kinds: list[str]
     titles: list[str]
     titles_single: list[str] = []
+    measures: dict[str, Measure] = {}
 
     @property
     def ordered(self) -> bool:
@@ -88,18 +94,32 @@ class Topic(BaseModel):
         return 16 if self.series[0].startswith("@") else len(self.series)
 
 
+def topic_files() -> list[Any]:
+    """The built-in topic files: vocab/charts.yaml, then the packs in vocab/charts.d/ by name."""
+    vocab = resources.files("deltaprompts.templates") / "vocab"
+    packs = sorted((p for p in (vocab / "charts.d").iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name) \
+        if (vocab / "charts.d").is_dir() else []
+    return [vocab / "charts.yaml", *packs]
+
+
 @lru_cache(maxsize=1)
 def load_topics() -> tuple[Topic, ...]:
-    """The curated topics; raises TemplateError naming the topic and field when the file is malformed."""
-    path = resources.files("deltaprompts.templates") / "vocab" / "charts.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    out = []
-    for i, item in enumerate(raw.get("topics", [])):
-        try:
-            out.append(Topic.model_validate(item))
-        except ValidationError as e:
-            errs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-            raise TemplateError(f"{path}: topic {item.get('id', i)!r}: {errs}") from None
+    """The curated topics of every topic file; raises TemplateError naming the file, topic and
+    field when one is malformed, or a topic id given twice."""
+    out: list[Topic] = []
+    seen: dict[str, Any] = {}
+    for path in topic_files():
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for i, item in enumerate(raw.get("topics", []) if isinstance(raw, dict) else []):
+            try:
+                topic = Topic.model_validate(item)
+            except ValidationError as e:
+                raise TemplateError(f"{path}: topic {item.get('id', i) if isinstance(item, dict) else i!r}: "
+                                    f"{validation_message(e)}") from None
+            if topic.id in seen:
+                raise TemplateError(f"{path}: topic {topic.id!r} is also defined in {seen[topic.id]}")
+            seen[topic.id] = path
+            out.append(topic)
     return tuple(out)
 
 
@@ -152,19 +172,6 @@ def plural(noun: str) -> str:
     return noun + "s"
 
 
-MARKS = {"bar": "bar", "hbar": "bar", "grouped_bar": "bar", "stacked_bar": "bar", "line": "point", "pie": "slice"}
-
-
-def chart_context(data: ChartData) -> dict[str, Any]:
-    """The words question phrasings use for a chart (Facts.context), whichever renderer drew it."""
-    unit = data.unit
-    return {"title": data.title, "value_noun": data.value_noun, "unit": unit,
-            "unit_suffix": "" if not unit else ("%" if unit == "%" else f" {unit}"),
-            "category_noun": data.category_noun, "series_noun": data.series_noun,
-            "category_plural": plural(data.category_noun), "series_plural": plural(data.series_noun),
-            "mark": MARKS[data.chart_type], "multi_series": len(data.series) > 1}
-
-
 @lru_cache(maxsize=1)
 def _faker() -> Faker:
     # Building a Faker costs ~0.1 s; one per process, reseeded from the item rng before each use.
@@ -202,13 +209,13 @@ def _pick(rng: np.random.Generator, pool: list[str], n: int, fake: Faker) -> lis
     return [pool[i] for i in idx]
 
 
-def eligible_topics(chart_type: str, n_cat: int, n_ser: int, decimals: int) -> list[Topic]:
-    """Topics that suit the chart type, have enough names, and can hold n_cat * n_ser distinct
+def eligible_topics(kind: ChartKind, n_cat: int, n_ser: int, decimals: int) -> list[Topic]:
+    """Topics that suit the chart kind, have enough names, and can hold n_cat * n_ser distinct
     values at this precision without being pushed far out of their range."""
     out = []
     for t in load_topics():
         lo, hi = t.range
-        if (chart_type in t.kinds and t.max_categories() >= n_cat and t.max_series() >= n_ser
+        if (kind.topic_ok(t) and t.max_categories() >= n_cat and t.max_series() >= n_ser
                 and (hi - lo) * 10 ** decimals >= 3 * n_cat * n_ser):
             out.append(t)
     return out
@@ -278,24 +285,20 @@ def _title(rng: np.random.Generator, topic: Topic, single: str | None, cats: lis
                                         period=f"{cats[0]}\u2013{cats[-1]}")
 
 
-def _style(rng: np.random.Generator, chart_type: str, knobs: dict[str, Any], n_ser: int) -> ChartStyle:
+def _style(rng: np.random.Generator, kind: ChartKind, knobs: dict[str, Any], n_ser: int) -> ChartStyle:
     size = knobs["size"] if knobs["size"] != "random" else choice(rng, list(SIZES))
     width, height = SIZES[size]
     font = float(choice(rng, (9.0, 10.0, 11.0, 12.0))) * (0.9 if size == "small" else 1.0)
     themes = PLOTLY_THEMES if knobs.get("renderer") == "plotly" else THEMES
     theme = knobs["style"] if knobs["style"] != "random" else choice(rng, themes)
     labels = knobs.get("value_labels", "on")
-    show = chart_type == "pie" or labels == "on" or (labels == "random" and rng.random() < 0.5)
+    show = kind.always_value_labels or labels == "on" or (labels == "random" and rng.random() < 0.5)
     legend_pref = knobs.get("legend", "random")
     if legend_pref == "random":
         legend_loc = choice(rng, LEGEND_LOCS)
     else:
         legend_loc = choice(rng, LEGEND_LOCS[:2] if legend_pref == "outside" else LEGEND_LOCS[2:])
-    legend = n_ser > 1
-    if chart_type == "pie":  # a pie names its slices in a legend beside it, or by labels at the rim
-        names = knobs.get("slice_names", "random")
-        legend = names == "legend" or (names == "random" and rng.random() < 0.5)
-        legend_loc = "outside right"
+    legend, legend_loc = kind.style_legend(rng, knobs, n_ser > 1, legend_loc)
     return ChartStyle(width_px=width, height_px=height, dpi=100, font_size=font,
                       title_size=font + float(choice(rng, (2.0, 3.0, 4.0))),
                       background=DARK_BACKGROUND if theme == "dark" else "#ffffff",
@@ -306,58 +309,37 @@ def _style(rng: np.random.Generator, chart_type: str, knobs: dict[str, Any], n_s
                       tick_rotation=0, theme=theme)
 
 
-def auto_rotation(categories: list[str], style: ChartStyle, chart_type: str) -> int:
-    """A category tick rotation that keeps labels apart, from their estimated width in pixels."""
-    if chart_type in ("hbar", "pie"):
-        return 0
-    char_px = 0.58 * style.font_size * style.dpi / 72
-    slot = 0.8 * style.width_px / len(categories)
-    widest = max(len(c) for c in categories) * char_px + 8
-    if widest <= slot:
-        return 0
-    return 45 if char_px * 1.6 <= slot else 90
-
-
-def sample_chart(rng: np.random.Generator, chart_type: str, knobs: dict[str, Any]) -> ChartData:
-    """Sample one chart of `chart_type` from resolved knobs; all randomness comes from `rng`."""
+def sample_chart(rng: np.random.Generator, kind: ChartKind, knobs: dict[str, Any]) -> ChartData:
+    """Sample one chart of `kind` from resolved knobs; all randomness comes from `rng`."""
     fake = _faker()
     fake.seed_instance(int(rng.integers(2 ** 31)))
-    lo_c, hi_c = N_CATEGORIES_RANDOM[chart_type]
+    lo_c, hi_c = kind.n_categories_random
     n_cat = int(knobs["n_categories"]) or int(rng.integers(lo_c, hi_c + 1))
-    if chart_type in N_SERIES:
-        lo_s, hi_s = N_SERIES_RANDOM[chart_type]
+    if kind.n_series_random is not None:
+        lo_s, hi_s = kind.n_series_random
         n_ser = int(knobs["n_series"]) or int(rng.integers(lo_s, hi_s + 1))
     else:
         n_ser = 1
     decimals = int(knobs["value_decimals"])
-    topics = eligible_topics(chart_type, n_cat, n_ser, decimals)
+    topics = eligible_topics(kind, n_cat, n_ser, decimals)
     # an added topic takes its share of charts and moves no chart from another topic (rng.extensible_choice)
     topic = extensible_choice(rng, topics, name=lambda t: t.id, base=base_values("topics"))
     cats = _ordered_window(rng, topic.categories, n_cat) if topic.ordered else _pick(rng, topic.categories, n_cat, fake)
     names = _pick(rng, topic.series, n_ser, fake)
-    style = _style(rng, chart_type, knobs, n_ser)
+    style = _style(rng, kind, knobs, n_ser)
     pal_name = knobs["palette"] if knobs["palette"] != "random" else choice(rng, list(PALETTES))
     pal = PALETTES[pal_name]
     # several series take palette colours in palette order; a single series any one colour
     picks = sorted(rng.choice(len(pal), size=n_ser, replace=False).tolist())
-    gap = float(knobs["min_gap_pct"])
-    if chart_type == "pie":
-        pct = pie_percents(rng, n_cat, decimals, gap)
-        lo, hi = topic.range
-        # values = percent * k (k whole): their shares are exactly the sampled percentages
-        k = 1 if topic.unit == "%" else max(1, round(rng.uniform(lo, hi) * n_cat / 100))
-        rows = [[round(p * k, decimals) for p in pct]]
-    else:
-        rows = spread_values(_raw_values(rng, topic, n_ser, n_cat), decimals, gap, rng).tolist()
+    rows = kind.values(rng, topic, n_ser, n_cat, decimals, float(knobs["min_gap_pct"]))
     single = names[0] if n_ser == 1 else None
     title = _title(rng, topic, single, cats, fake)
     rotation = knobs.get("tick_rotation", "auto")
-    style.tick_rotation = auto_rotation(cats, style, chart_type) if rotation == "auto" else int(rotation)
+    style.tick_rotation = kind.auto_rotation(cats, style) if rotation == "auto" else int(rotation)
     cat_label = topic.category_label if rng.random() < 0.7 else ""
-    x_label, y_label = (topic.value_label, cat_label) if chart_type == "hbar" else (cat_label, topic.value_label)
-    if chart_type == "pie":
-        x_label = y_label = ""
+    x_label, y_label = kind.axis_labels(cat_label, topic.value_label)
     series = [Series(name=names[i], values=[float(v) for v in rows[i]], color=pal[picks[i]][1]) for i in range(n_ser)]
-    return ChartData(chart_type=chart_type, topic=topic.id, title=title, x_label=x_label, y_label=y_label,
+    data = ChartData(chart_type=kind.name, topic=topic.id, title=title, x_label=x_label, y_label=y_label,
                      unit=topic.unit, category_noun=topic.category_noun, series_noun=topic.series_noun,
                      value_noun=topic.value_noun, categories=cats, series=series, style=style)
+    return kind.finish(rng, data, knobs)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-
-ChartType = Literal["bar", "hbar", "grouped_bar", "stacked_bar", "line", "pie"]
 
 
 class Series(BaseModel):
@@ -42,10 +40,10 @@ class ChartStyle(BaseModel):
 
 
 class ChartData(BaseModel):
-    """Everything a chart shows: type, texts, categories, series and style."""
+    """Everything a chart shows: kind, texts, categories, series, style, and what else its kind draws."""
 
     model_config = ConfigDict(extra="forbid")
-    chart_type: ChartType
+    chart_type: str = Field(description="The chart kind (generators/chart_kind.py KINDS), e.g. 'bar'.")
     topic: str
     title: str
     x_label: str
@@ -57,3 +55,13 @@ class ChartData(BaseModel):
     categories: list[str]
     series: list[Series]
     style: ChartStyle = Field(default_factory=ChartStyle)
+    extra: dict[str, Any] = Field(default_factory=dict, description="Kind-specific data beyond series over "
+                                  "categories (a scatter's x values, a heatmap's rows); left out of a Spec when empty.")
+
+    def spec_data(self) -> dict[str, Any]:
+        """The JSON-able dict a Spec stores (`extra` only when the kind uses it, so the Specs of kinds
+        that do not keep the bytes they had before it existed)."""
+        out = self.model_dump()
+        if not out["extra"]:
+            del out["extra"]
+        return out

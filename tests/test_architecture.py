@@ -38,10 +38,15 @@ def _resolve(name: str) -> str | None:
 
 
 def _imports(name: str, path: Path) -> set[str]:
-    """Every package module `name` imports, at module level or inside functions."""
+    """Every package module `name` imports at run time, at module level or inside functions."""
     is_package = path.name == "__init__.py"
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and ast.unparse(block.test) in
+                   ("TYPE_CHECKING", "typing.TYPE_CHECKING") for stmt in block.body for n in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if id(node) in typing_only:  # read by type checkers only, never imported at run time
+            continue
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):

@@ -17,7 +17,7 @@ from deltaprompts.generators.base import FAMILIES
 from deltaprompts.questions import format_answer, load_template, load_templates, make_question, rounding_note
 from deltaprompts.records import Entity, Facts, Item, Question, TextSpan
 from deltaprompts.rng import item_rng
-from deltaprompts.tolerances import (AXIS_MIN_PX, AXIS_TICK_FRACTION, axis_error, printed_decimals, summary,
+from deltaprompts.tolerances import (AXIS_MIN_PX, attr_axis, AXIS_TICK_FRACTION, axis_error, printed_decimals, summary,
                                      tolerance_for)
 from deltaprompts.verifiers import score_item_answer
 from deltaprompts.verifiers.scoring import _item_arguments
@@ -31,6 +31,9 @@ RENDERS = [
     *[("chart.pie", {"value_decimals": dec}, i) for dec in (0, 2) for i in range(2)],
     *[(f"document.{kind}", {}, i) for kind in ("invoice", "receipt") for i in range(4)],
     *[(f"scene.{kind}", {}, i) for kind in ("shapes", "grid") for i in range(4)],
+    # every other chart kind, with its own knobs at their defaults
+    *[(f, {}, i) for f in FAMILIES.names() if f.startswith("chart.") and f.split(".", 1)[1] not in
+      ("bar", "hbar", "grouped_bar", "stacked_bar", "line", "pie") for i in range(4)],
 ]
 # families whose answer is read against the axis when the chart prints no labels
 AXIS_FAMILIES = {"chart.value_lookup", "chart.value_lookup_series", "chart.difference", "chart.sum", "chart.mean",
@@ -103,12 +106,19 @@ def test_axis_readings_score_within_the_axis_tolerance(questions):
     for (name, src), (q, facts) in questions.items():
         if src != "axis":
             continue
-        assert name in AXIS_FAMILIES and q.tolerance == 0.0, name
-        one = axis_error(facts)
-        if q.program.op not in ("ratio", "percent_of"):  # in the axis's units: never tighter than one reading
-            assert q.abs_tol >= one * 0.999, name
-        if q.program.op == "query" and facts.kind != "stacked_bar":
-            assert q.abs_tol == pytest.approx(one, rel=1e-3), name  # one reading of one mark
+        assert q.tolerance == 0.0, name
+        if name in AXIS_FAMILIES:  # the classic kinds' families read the value axis
+            one = axis_error(facts)
+            if q.program.op not in ("ratio", "percent_of"):  # in the axis's units: never tighter than one reading
+                assert q.abs_tol >= one * 0.999, name
+            if q.program.op == "query" and facts.kind != "stacked_bar":
+                assert q.abs_tol == pytest.approx(one, rel=1e-3), name  # one reading of one mark
+        elif q.program.op == "query":  # a newer kind's reading of another axis (attr_axis): one reading
+            entity = engine.execute(q.program.args[0], facts)
+            attr = q.program.params["attr"]
+            axis = attr_axis(facts, entity, attr)
+            one = axis_error(facts, axis) if axis else axis_error(facts)
+            assert q.abs_tol == pytest.approx(one, rel=1e-3), name
         for sign in (-1, 1):
             assert score_item_answer(item_of(q), shifted(q, sign * 0.9 * q.abs_tol, 6)) == 1.0, name
             assert score_item_answer(item_of(q), shifted(q, sign * 1.1 * q.abs_tol, 6)) == 0.0, name
