@@ -139,7 +139,8 @@ class HFBackend:
 
     def _encode(self, requests: Sequence[Request], texts: list[str], padding_side: str):
         import torch
-        from PIL import Image
+
+        from deltaprompts.models.images import DECODED
 
         model, processor = self._load()
         images = []
@@ -147,10 +148,9 @@ class HFBackend:
             imgs = []
             for path in req.images:
                 try:
-                    with Image.open(path) as im:
-                        imgs.append(im.convert("RGB"))
-                except OSError as e:
-                    raise UserError(f"request {req.id}: cannot read image {path}: {e}") from None
+                    imgs.append(DECODED.get(path))  # decoded once per process, not once per call
+                except UserError as e:
+                    raise UserError(f"request {req.id}: {e}") from None
             images.append(imgs)
         processor.tokenizer.padding_side = padding_side
         kwargs = {"images": images} if any(images) else {}

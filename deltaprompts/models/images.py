@@ -100,3 +100,47 @@ class ImageCache:
 
 
 IMAGES = ImageCache()  # the process-wide cache every HTTP backend shares
+
+
+class DecodedImages:
+    """Decoded RGB images by (path, size, mtime), least recently used dropped beyond `max_bytes`: a
+    local model (hf:) decodes each image once per process instead of once per generate call (the
+    same image goes to both models, every adaptive round and every question about it)."""
+
+    def __init__(self, max_bytes: int = 1024 * 1024 * 1024):
+        self.max_bytes = max_bytes
+        self._images: OrderedDict[tuple[str, int, int], Image.Image] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.decodes = 0
+
+    def get(self, path: str) -> "Image.Image":
+        """The image at `path` as RGB (shared: callers must not modify it); raises UserError if unreadable."""
+        import os
+
+        from PIL import Image
+
+        try:
+            st = os.stat(path)
+            key = (str(path), st.st_size, st.st_mtime_ns)
+            with self._lock:
+                if key in self._images:
+                    self._images.move_to_end(key)
+                    return self._images[key]
+            with Image.open(path) as im:
+                rgb = im.convert("RGB")
+        except OSError as e:
+            raise UserError(f"cannot read image {path}: {e}") from None
+        size = rgb.width * rgb.height * 3
+        with self._lock:
+            self.decodes += 1
+            if size <= self.max_bytes:
+                self._images[key] = rgb
+                self._bytes += size
+                while self._bytes > self.max_bytes:
+                    _, old = self._images.popitem(last=False)
+                    self._bytes -= old.width * old.height * 3
+        return rgb
+
+
+DECODED = DecodedImages()
