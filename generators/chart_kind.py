@@ -92,7 +92,8 @@ def _common() -> tuple[Knob, ...]:
              lo=0, hi=2, difficulty="higher is harder"),
         Knob("style", "choice", "random", "theme: plain, minimal (few lines), gray (ggplot-like), dark",
              choices=("random", *THEMES), difficulty="dark and gray are slightly harder"),
-        Knob("palette", "choice", "random", "named colour palette", choices=("random", *PALETTES), difficulty="none"),
+        Knob("palette", "choice", "random", "named colour palette (okabe_ito: colour-blind-safe; random draws "
+             "the others)", choices=("random", *PALETTES), difficulty="none"),
         Knob("size", "choice", "random", "image size: " + ", ".join(f"{k} {w}x{h}" for k, (w, h) in SIZES.items()),
              choices=("random", *SIZES), difficulty="smaller is harder"),
         Knob("min_gap_pct", "float", 3.0, "least gap between values of one series (or one category), in % of the "
