@@ -159,6 +159,9 @@ class ChartKind:
     upright_crowded_labels: ClassVar[bool] = False
     #: the attribute a printed value label shows ("value"; a pie's labels print "percent")
     printed_attr: ClassVar[str] = "value"
+    #: the role of the texts in `Drawn.category_texts` (a pie's rim names are "category_label"; texts
+    #: with role "label" or "point_label" name marks and are checked for legibility like tick labels)
+    category_text_role: ClassVar[str] = "category_label"
 
     @property
     def family(self) -> str:

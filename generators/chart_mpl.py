@@ -301,7 +301,7 @@ def collect_texts(d: Drawn, data: ChartData, height: int) -> list[TextSpan]:
             eps = (hi - lo) * 1e-9  # ticks outside the view are laid out but not drawn
             ticks = zip(locs, axis.get_major_ticks(len(locs)))
             found += [(t.label1, role) for loc, t in ticks if lo - eps <= loc <= hi + eps]
-    found += [(t, "category_label") for t in d.category_texts]
+    found += [(t, kind_of(data.chart_type).category_text_role) for t in d.category_texts]
     found += [(t, "legend") for t in (d.legend.get_texts() if d.legend is not None else [])]
     found += [(t, "value_label") for t, _ in d.value_texts]
     return [TextSpan(text=" ".join(t.get_text().split()), box=image_box(t.get_window_extent(), height), role=role)

@@ -94,7 +94,7 @@ def depends_on(item: Item) -> tuple[list[Entity], list[TextSpan]]:
     texts = []
     for t in facts.texts:
         parts = t.role.split(":")
-        if (t.text.casefold() in words and t.role in ("x_tick", "y_tick", "legend", "label")) \
+        if (t.text.casefold() in words and t.role in ("x_tick", "y_tick", "legend", "label", "point_label")) \
                 or (len(parts) > 1 and (parts[1] in used or parts[1] in fields)):
             texts.append(t)
     return list(used.values()), texts

@@ -51,6 +51,7 @@ class Scatter(ChartKind):
     name = "scatter"
     description = "Scatter plot of 6-14 named points over two measures, optional trend line and outlier."
     mark = "point"
+    category_text_role = "point_label"  # the name beside each point: checked for legibility
     n_categories, n_categories_random = (5, 14), (6, 11)
     knobs = (n_categories_knob(5, 14, "points"), TREND, OUTLIER, *common_knobs(("matplotlib",)))
 
@@ -100,14 +101,14 @@ class Scatter(ChartKind):
                 label=ser.name)
         for c, (x, y) in enumerate(zip(xs, ys)):
             d.marks.append(Mark(id=f"s0c{c}", series=0, category=c, point=(float(x), float(y))))
-            d.category_texts.append(ax.annotate(data.categories[c], (x, y), xytext=(5, 4), textcoords="offset points",
-                                                fontsize=st.font_size * 0.8, color=theme["text"], zorder=4))
+        ax.margins(x=0.08, y=0.1)
+        ax.autoscale_view()
+        place_labels(d, data, theme)
         if data.extra.get("trend"):
             slope, icept = np.polyfit(xs, ys, 1)
             lo, hi = min(xs), max(xs)
             ax.plot([lo, hi], [slope * lo + icept, slope * hi + icept], color=theme["spine"], linestyle="--",
                     linewidth=1.2, zorder=2)
-        ax.margins(x=0.08, y=0.1)
 
     def attrs(self, data: ChartData, m: Mark, color: str) -> dict[str, Any]:
         out = super().attrs(data, m, color)
@@ -124,6 +125,34 @@ class Scatter(ChartKind):
             slope, icept = np.polyfit(data.extra["x"], data.series[0].values, 1)
             out["trend"] = {"slope": float(slope), "intercept": float(icept)}
         return out
+
+
+#: where a point's name may sit, in points from the point: right-above first, then the other corners
+LABEL_OFFSETS = ((5, 4, "left", "bottom"), (-5, 4, "right", "bottom"), (5, -4, "left", "top"),
+                 (-5, -4, "right", "top"), (0, 7, "center", "bottom"), (0, -7, "center", "top"))
+
+
+def place_labels(d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
+    """Name each point beside it, at the first offset where the name covers no other name and no
+    other point (measured at the axes' current size; the item checks catch what layout moves)."""
+    from deltaprompts.generators.chart_mpl import mark_extent
+
+    st, ax = data.style, d.ax
+    renderer = d.fig.canvas.get_renderer()
+    points = [mark_extent(d, m) for m in d.marks]
+    placed: list[Any] = []
+    for c, m in enumerate(d.marks):
+        for k, (dx, dy, ha, va) in enumerate(LABEL_OFFSETS):
+            t = ax.annotate(data.categories[c], m.point, xytext=(dx, dy), textcoords="offset points", ha=ha, va=va,
+                            fontsize=st.font_size * 0.8, color=theme["text"], zorder=4)
+            box = t.get_window_extent(renderer)
+            clear = not any(box.overlaps(b) for b in placed) and \
+                not any(box.overlaps(p) for j, p in enumerate(points) if j != c)
+            if clear or k == len(LABEL_OFFSETS) - 1:
+                break
+            t.remove()
+        placed.append(box)
+        d.category_texts.append(t)
 
 
 def distinct_round(vals: np.ndarray, decimals: int, gap: float) -> np.ndarray:
