@@ -140,7 +140,8 @@ class _Sampler:
             item = self.items[item_id]
             graded = self._graded[(item_id, c.text)] = (item_answer_class(item, c.text), score_item_answer(item, c.text))
         return Sample(item=item_id, index=c.index, text=c.text, answer_class=graded[0], score=graded[1],
-                      logprob=c.logprob, finish_reason=c.finish_reason)
+                      logprob=c.logprob, finish_reason=c.finish_reason,
+                      tokens=len(c.token_logprobs) if c.token_logprobs else None)
 
     def _keep(self, ids: Sequence[str], asked: Sequence[Sequence[int]],
               results: Sequence[Sequence[Completion]]) -> None:

@@ -81,6 +81,12 @@ def _write(src: Path, dst: Path, kept: list[Item], deltas: dict[str, Delta], met
     shutil.rmtree(tmp, ignore_errors=True)
     scores = ScoreStore(tmp, writer=True)
     scores.append_deltas(deltas[it.id] for it in sorted(kept, key=lambda it: it.id))
+    kept_ids = {it.id for it in kept}
+    source = ScoreStore(src)
+    for role in ("teacher", "student"):  # the kept items' samples: teacher responses are training targets
+        samples = [s for s in source.samples(role).values() if s.item in kept_ids]
+        if samples:
+            scores.sample_log(role).append(samples)
     if meta:
         scores.write_meta(meta)
     delta_histograms(tmp / "report" / "delta_hist.png", values, report)

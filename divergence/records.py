@@ -41,6 +41,8 @@ class Sample(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="verifiers.score_item_answer against the item's answer.")
     logprob: float | None = None
     finish_reason: str | None = None
+    tokens: int | None = Field(None, description="Tokens in the completion, when the backend gave per-token "
+                               "log-probs (so logprob / tokens is its mean log-prob).")
 
 
 class ForcedScore(BaseModel):

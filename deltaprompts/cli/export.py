@@ -23,6 +23,11 @@ def export(
     task: Optional[str] = typer.Option(None, help="lmms-eval task name (default: deltaprompts_<run folder>)."),
     shard_rows: int = typer.Option(5000, "--shard-rows", min=1, help="Rows per parquet shard."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in --out."),
+    targets: str = typer.Option("answer", "--targets", help="Assistant turns of training formats: answer (the "
+                                "ground truth), or teacher (the teacher's responses the verifier scored correct)."),
+    trace_rule: str = typer.Option("shortest", "--trace-rule", help="With --targets teacher: shortest, logprob "
+                                   "(highest mean log-prob per token) or all (in sample order)."),
+    max_traces: int = typer.Option(1, "--max-traces", min=1, help="With --targets teacher: responses per item."),
 ) -> None:
     """Export a run (or one side of its split) as a training or evaluation dataset."""
     from deltaprompts.exports import export_run
@@ -34,9 +39,12 @@ def export(
     except ImportError:
         pass
     s = export_run(run_dir, fmt, out_dir, split=split, prompt_format=prompt_format, overwrite=overwrite,
-                   task=task, shard_rows=shard_rows)
+                   task=task, shard_rows=shard_rows, targets=targets, trace_rule=trace_rule, max_traces=max_traces)
     out.print(f"exported {s.items} items ({s.split}, HF split {s.hf_split!r}, prompt format {s.prompt_format}) "
               f"as {s.format} to {s.out}: {', '.join(s.files)}" + (f" and {s.images} images" if s.images else ""))
+    if s.targets == "teacher":
+        out.print(f"targets: {s.examples} teacher responses ({s.trace_rule}) for {s.items} items; "
+                  f"{s.no_correct_trace} items left out (no correct response)")
     if s.format == "lmms-eval":
         task_file = next(f for f in s.files if f.endswith(".yaml"))
         out.print(f"run it: python -m lmms_eval --include_path {s.out} --tasks {Path(task_file).stem} "

@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 import deltaprompts
 from deltaprompts.errors import UnknownNameError, UserError
+from deltaprompts.exports.targets import Target, check_targets, teacher_targets
 from deltaprompts.records import Item
 from deltaprompts.registry import Registry
 from deltaprompts.store import RunStore, ScoreStore, atomic_write
@@ -40,6 +41,15 @@ class ExportOptions:
     shard_rows: int  # rows per parquet shard
     task: str  # the lmms-eval task name
     final_out: Path  # the folder the export ends up in (`out` is a temporary sibling until it is whole)
+    targets: dict[str, list[Target]] = field(default_factory=dict)  # teacher targets by item id (exports/targets.py)
+
+
+def targets_of(item: Item, options: ExportOptions) -> list[Target]:
+    """The training targets of an item: its teacher responses when the export takes them, else its
+    answer in the shape the prompt format asks for (UserError for `thinking`: see answer_target)."""
+    if options.targets:
+        return options.targets[item.id]
+    return [Target(text=answer_target(item.question.answer, options.prompt_format), source="answer")]
 
 
 ExportFn = Callable[[list[Item], dict[str, Any], Path, ExportOptions], list[str]]
@@ -69,6 +79,10 @@ class ExportSummary(BaseModel):
     prompt_format: str
     files: list[str] = Field(description="Files written, relative to `out` (images not listed).")
     images: int = Field(0, description="Images copied (hard-linked) under out/images.")
+    targets: str = Field("answer", description="What the assistant turns are: the answer, or teacher responses.")
+    trace_rule: str | None = Field(None, description="How teacher responses were picked (teacher targets).")
+    examples: int = Field(0, description="Training examples written (several per item with --max-traces > 1).")
+    no_correct_trace: int = Field(0, description="Items left out: the teacher was never right on them.")
     deltaprompts: str = deltaprompts.__version__
 
 
@@ -103,16 +117,20 @@ def check_prompt_format(prompt_format: str) -> None:
         raise UnknownNameError("prompt format", prompt_format, [RAW, *prompt_formats()])
 
 
-def row(item: Item, deltas: dict[str, Any], prompt_format: str) -> dict[str, Any]:
-    """One dataset row of an item, without its image: the columns every format draws on."""
+def row(item: Item, deltas: dict[str, Any], prompt_format: str, target: Target | None = None) -> dict[str, Any]:
+    """One dataset row of an item, without its image: the columns every format draws on, and the
+    training target with its provenance (model, sample index, score) when there is one."""
     q = item.question
     d = deltas.get(item.id)
+    t = target or Target(text=q.answer, source="answer")
     return {
         "id": item.id, "question": prompt_text(item, prompt_format), "answer": q.answer, "answer_type": q.answer_type,
         "options": json.dumps(q.options, sort_keys=True) if q.options else None, "tolerance": q.tolerance,
         "abs_tol": q.abs_tol, "tolerance_source": q.tolerance_source, "family": item.family,
         "question_family": q.question_family, "tags": json.dumps(item.tags, sort_keys=True),
         "delta": float(d.value) if d is not None else None,
+        "target": t.text, "target_source": t.source, "target_model": t.model, "target_sample": t.sample,
+        "target_score": t.score,
     }
 
 
@@ -138,7 +156,8 @@ def _prepare_out(out: Path, overwrite: bool, source: Path) -> Path:
 
 def export_run(
     run_dir: Path | str, fmt: str, out: Path | str, *, split: str = "all", prompt_format: str = "plain",
-    overwrite: bool = False, task: str | None = None, shard_rows: int = 5000,
+    overwrite: bool = False, task: str | None = None, shard_rows: int = 5000, targets: str = "answer",
+    trace_rule: str = "shortest", max_traces: int = 1,
 ) -> ExportSummary:
     """Export the items of `run_dir` (all, or the train/eval side of its split.json) in format `fmt`
     to the folder `out`, which appears whole or not at all; return an ExportSummary.
@@ -149,11 +168,19 @@ def export_run(
     the question (`raw`: as generated). Raises UnknownNameError for an unknown format, split or
     prompt format; UserError for a missing split.json, an empty selection, or a non-empty `out`
     without `overwrite`.
+
+    `targets` makes the assistant turns of training formats: `answer` (the ground truth in the
+    prompt format's shape) or `teacher` (the teacher's responses the verifier scored correct, picked
+    by `trace_rule`, up to `max_traces` per item; items the teacher never got right are left out
+    and counted; `exports/targets.py`).
     """
     from deltaprompts.split import select
 
     write = EXPORTS.get(fmt)
     check_prompt_format(prompt_format)
+    check_targets(targets, trace_rule, max_traces)
+    if targets == "teacher" and fmt == "lmms-eval":
+        raise UserError("--targets teacher makes training data; lmms-eval exports are for evaluation (answer)")
     if shard_rows < 1:
         raise UserError(f"shard_rows={shard_rows} must be at least 1")
     store = RunStore(run_dir)
@@ -165,14 +192,26 @@ def export_run(
     tmp = _prepare_out(out, overwrite, store.root)
     deltas = ScoreStore(store.root).deltas()
     hf_split = HF_SPLIT[split]
+    dropped = 0
+    if targets == "teacher":
+        chosen, dropped = teacher_targets(items, store.root, trace_rule, max_traces)
+        items = [it for it in items if it.id in chosen]
+        if not items:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(f"no item of {run_dir} has a teacher response the verifier scored correct")
+    else:
+        chosen = {}  # the answer: each format shapes it (targets_of)
     options = ExportOptions(run_dir=store.root, prompt_format=prompt_format, split=hf_split, shard_rows=shard_rows,
-                            task=task or task_name(store.root), final_out=out.resolve())
+                            task=task or task_name(store.root), final_out=out.resolve(), targets=chosen)
     try:
         files = write(items, deltas, tmp, options)
         summary = ExportSummary(format=fmt, out=str(out), source=str(store.root.resolve()), split=split,
                                 hf_split=hf_split, items=len(items), prompt_format=prompt_format,
                                 files=sorted(f for f in files if not f.startswith("images/")),
-                                images=sum(f.startswith("images/") for f in files))
+                                images=sum(f.startswith("images/") for f in files), targets=targets,
+                                trace_rule=trace_rule if targets == "teacher" else None,
+                                examples=sum(len(chosen[it.id]) for it in items) if chosen else len(items),
+                                no_correct_trace=dropped)
         atomic_write(tmp / MARKER, summary.model_dump_json(indent=1) + "\n")
         old = out.parent / f".{out.name}.old"
         if out.exists():  # moved aside, not deleted, until the new export is in place

@@ -30,20 +30,27 @@ def messages_record(item: Item, question: str, target: str) -> dict[str, Any]:
             "images": [item.image.path]}
 
 
-def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, fmt: str) -> list[str]:
+def write_chat(items: list[Item], options: ExportOptions, out: Path, fmt: str) -> list[str]:
     """Write `llava.json` (fmt `llava`) or `messages.jsonl` (fmt `messages`) and copy (hard-link) each
-    image to the same relative path under `out`; return the files written, relative to `out`.
+    image to the same relative path under `out`; return the files written, relative to `out`. One
+    example per training target (`exports.targets_of`; several teacher responses of one item get
+    ids `<item>#<sample>`).
 
     Raises UserError for a missing image or a prompt format that cannot make training targets.
     """
-    from deltaprompts.exports import answer_target, prompt_text
+    from deltaprompts.exports import prompt_text, targets_of
     from deltaprompts.store import confined, link_or_copy
 
+    run_dir, prompt_format = options.run_dir, options.prompt_format
     records = []
     images = set()
     for it in items:
-        question, target = prompt_text(it, prompt_format), answer_target(it.question.answer, prompt_format)
-        records.append(llava_record(it, question, target) if fmt == "llava" else messages_record(it, question, target))
+        question, targets = prompt_text(it, prompt_format), targets_of(it, options)
+        for t in targets:
+            rec = llava_record(it, question, t.text) if fmt == "llava" else messages_record(it, question, t.text)
+            if len(targets) > 1:
+                rec["id"] = f"{it.id}#{t.sample}"
+            records.append(rec)
         if it.image.path not in images:
             what = f"item {it.id}: image"
             link_or_copy(confined(run_dir, it.image.path, what), confined(out, it.image.path, what))
@@ -60,10 +67,10 @@ def write_chat(items: list[Item], run_dir: Path, prompt_format: str, out: Path, 
 @export_format("llava")
 def export_llava(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
     """The `llava` format: llava.json and the images."""
-    return write_chat(items, options.run_dir, options.prompt_format, out, "llava")
+    return write_chat(items, options, out, "llava")
 
 
 @export_format("messages")
 def export_messages(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
     """The `messages` format: messages.jsonl (OpenAI / TRL chat form) and the images."""
-    return write_chat(items, options.run_dir, options.prompt_format, out, "messages")
+    return write_chat(items, options, out, "messages")

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from deltaprompts.errors import UserError
-from deltaprompts.exports import ExportOptions, export_format
+from deltaprompts.exports import ExportOptions, answer_target, export_format
+from deltaprompts.exports.targets import Target
 from deltaprompts.records import Item
 from deltaprompts.store import atomic_write, confined
 
@@ -56,13 +57,25 @@ def features() -> Any:
         "answer_type": v("string"), "options": v("string"), "tolerance": v("float64"), "abs_tol": v("float64"),
         "tolerance_source": v("string"), "family": v("string"),
         "question_family": v("string"), "tags": v("string"), "delta": v("float64"),
+        "target": v("string"), "target_source": v("string"), "target_model": v("string"),
+        "target_sample": v("int64"), "target_score": v("float64"),
     })
 
 
+def _row_targets(item: Item, prompt_format: str, targets: dict[str, list[Target]]) -> list[Target]:
+    """The teacher targets of an item, or its answer shaped by the prompt format (as it is for
+    `thinking`, which has no answer shape of its own: an eval export keeps the answer column)."""
+    if targets:
+        return targets[item.id]
+    return [Target(text=item.question.answer if prompt_format == "thinking" else answer_target(
+        item.question.answer, prompt_format), source="answer")]
+
+
 def write_parquet_shards(items: list[Item], run_dir: Path, deltas: dict[str, Any], prompt_format: str, out: Path,
-                         split: str, shard_rows: int) -> list[str]:
+                         split: str, shard_rows: int, targets: dict[str, list[Target]] | None = None) -> list[str]:
     """Write the items as parquet shards under out/data (image bytes embedded), one shard in
-    memory at a time; return the paths written, relative to `out`."""
+    memory at a time, one row per training target (an item with several teacher responses gives
+    several rows, ids `<item>#<sample>`); return the paths written, relative to `out`."""
     from deltaprompts.exports import row
 
     ds = datasets_module()
@@ -77,7 +90,12 @@ def write_parquet_shards(items: list[Item], run_dir: Path, deltas: dict[str, Any
             if not path.is_file():
                 raise UserError(f"item {it.id}: image {path} is missing from the run")
             image = {"bytes": path.read_bytes(), "path": it.image.path}
-            rows.append({**row(it, deltas, prompt_format), "image": image})
+            tgts = _row_targets(it, prompt_format, targets or {})
+            for t in tgts:
+                r = {**row(it, deltas, prompt_format, t), "image": image}
+                if len(tgts) > 1:
+                    r["id"] = f"{it.id}#{t.sample}"
+                rows.append(r)
         rel = f"data/{split}-{k:05d}-of-{n:05d}.parquet"
         (out / "data").mkdir(parents=True, exist_ok=True)
         # built as a plain {bytes, path} struct, then cast: datasets.Image would drop the bytes of any
@@ -95,10 +113,10 @@ def write_card(out: Path, split: str, source: Path, items: int, prompt_format: s
 
 
 def write_hf(items: list[Item], run_dir: Path, deltas: dict[str, Any], prompt_format: str, out: Path, split: str,
-             shard_rows: int, *, disk: bool) -> list[str]:
+             shard_rows: int, *, disk: bool, targets: dict[str, list[Target]] | None = None) -> list[str]:
     """Parquet shards and a dataset card, plus (with `disk`) `DatasetDict.save_to_disk` in out/arrow
     (load it with `datasets.load_from_disk`); return the files written, relative to `out`."""
-    files = write_parquet_shards(items, run_dir, deltas, prompt_format, out, split, shard_rows)
+    files = write_parquet_shards(items, run_dir, deltas, prompt_format, out, split, shard_rows, targets)
     files.append(write_card(out, split, run_dir, len(items), prompt_format))
     if disk:
         ds = datasets_module()
@@ -123,11 +141,11 @@ def write_hf(items: list[Item], run_dir: Path, deltas: dict[str, Any], prompt_fo
 def export_hf(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
     """The `hf` format: parquet shards, a dataset card and `save_to_disk` in out/arrow."""
     return write_hf(items, options.run_dir, deltas, options.prompt_format, out, options.split, options.shard_rows,
-                    disk=True)
+                    disk=True, targets=options.targets)
 
 
 @export_format("parquet")
 def export_parquet(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
     """The `parquet` format: the parquet shards and the dataset card alone."""
     return write_hf(items, options.run_dir, deltas, options.prompt_format, out, options.split, options.shard_rows,
-                    disk=False)
+                    disk=False, targets=options.targets)

@@ -15,7 +15,8 @@ from deltaprompts.store import RunStore
 
 datasets = pytest.importorskip("datasets")
 COLUMNS = {"id", "image", "question", "answer", "answer_type", "options", "tolerance", "abs_tol", "tolerance_source",
-           "family", "question_family", "tags", "delta"}
+           "family", "question_family", "tags", "delta", "target", "target_source", "target_model", "target_sample",
+           "target_score"}
 
 
 def pixels(image_or_path):
