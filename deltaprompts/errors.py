@@ -61,6 +61,12 @@ class RenderError(DeltaError):
     """A renderer failed or is unavailable (e.g. no Chromium for plotly export)."""
 
 
+class LayoutError(RenderError):
+    """This one Spec cannot be drawn legibly (texts leave no room for the plot, an object hidden):
+    generate draws another Spec in its place (counted as `render_error`), where any other
+    RenderError stops the run."""
+
+
 def validation_message(e: ValidationError, *, flags: bool = False, first: bool = False) -> str:
     """A pydantic ValidationError as one line: `name=value: rule` per error, joined by '; '.
 

@@ -24,10 +24,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 import deltaprompts
-from deltaprompts.errors import ProgramError, UnknownNameError, UserError
+from deltaprompts.errors import LayoutError, ProgramError, UnknownNameError, UserError
 from deltaprompts.generators.base import FAMILIES, Generator, Rendered
 from deltaprompts.knobs import resolve_knobs
 from deltaprompts.questions import QuestionTemplate, load_templates, make_question, ops_count, templates_for
@@ -55,6 +55,19 @@ class GenerateConfig(BaseModel):
     max_attempts: int = Field(default=6, ge=1, description="Re-draws of a Spec whose questions all fail.")
     balance_ratio: float | None = Field(default=1.1, gt=1.0, description="Answer balance per question family; None: off.")
     balance_min: int = Field(default=20, ge=2, description="Question families smaller than this are not balanced.")
+    topic_files: list[str] = Field(default_factory=list, description="User chart topic packs (--topics), absolute paths.")
+    topics_only: bool = Field(default=False, description="Charts draw only the topic_files' topics (a domain suite).")
+    data_file: str | None = Field(default=None, description="The user's table the chart families draw (--data), absolute path.")
+    data_sha256: str | None = Field(default=None, description="The sha256 of data_file's bytes when the run started.")
+
+    @model_serializer(mode="wrap")
+    def _drop_unused_user_inputs(self, handler: Any) -> dict[str, Any]:
+        # a run without --topics / --data writes the config it always wrote (its manifest, its --resume check)
+        out = handler(self)
+        for key in ("topic_files", "topics_only", "data_file", "data_sha256"):
+            if not out.get(key, True):
+                out.pop(key)
+        return out
 
     @property
     def n_images(self) -> int:
@@ -184,9 +197,95 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
     return out
 
 
+def _sampler(cfg: GenerateConfig) -> Callable[[str, int, int], Spec]:
+    """sample(family, family index, attempt) -> Spec: from the family's topics (with the user's
+    --topics packs), or from the user's --data table."""
+    from deltaprompts.generators.chart_sampling import user_topics
+
+    table = None
+    if cfg.data_file:
+        from deltaprompts.generators.user_data import load_table
+
+        table = load_table(cfg.data_file, cfg.data_sha256 or "")
+
+    def sample(fam: str, fidx: int, attempt: int) -> Spec:
+        if table is not None:
+            from deltaprompts.generators.user_data import sample_spec
+
+            return sample_spec(_family(fam), cfg.seed, fidx, cfg.knobs[fam], attempt, table)
+        with user_topics(cfg.topic_files, cfg.topics_only):
+            return _family(fam).sample(cfg.seed, fidx, cfg.knobs[fam], attempt)
+
+    return sample
+
+
+def check_user_inputs(cfg: GenerateConfig) -> None:
+    """Fail fast, before `out` or a worker is made: the --topics packs load and the --data table
+    reads and fits every family (raises TemplateError / DataError naming the file)."""
+    if cfg.topics_only and not cfg.topic_files:
+        raise UserError("--topics-only needs a topic pack: --topics FILE.yaml")
+    if cfg.data_file and (cfg.topic_files or cfg.topics_only):
+        raise UserError("--data draws the table's own columns, not topics: use --topics and --data in separate runs")
+    if cfg.topic_files:
+        from deltaprompts.generators.chart_sampling import load_topics
+
+        load_topics(cfg.topic_files)
+    if cfg.topics_only:
+        _check_topics_cover(cfg)
+    if cfg.data_file:
+        from deltaprompts.generators.user_data import fitting_families, load_table
+
+        fitting_families(load_table(cfg.data_file, cfg.data_sha256 or ""), cfg.families)
+
+
+def _check_topics_cover(cfg: GenerateConfig) -> None:
+    """With --topics-only, every chart count a family may draw needs a topic of the packs that can
+    hold it; raises UserError naming the family and the count none can."""
+    from deltaprompts.generators.chart_kind import kind_of
+    from deltaprompts.generators.chart_sampling import eligible_topics, user_topics
+
+    for fam in cfg.families:
+        gen = FAMILIES.get(fam)
+        if gen.domain != "chart" or not hasattr(gen, "chart_type"):
+            continue
+        kind, knobs = kind_of(gen.chart_type), cfg.knobs[fam]
+        cats = [int(knobs.get("n_categories", 0))] if int(knobs.get("n_categories", 0)) else \
+            list(range(kind.n_categories_random[0], kind.n_categories_random[1] + 1))
+        span = kind.n_series_random or (1, 1)
+        sers = [int(knobs.get("n_series", 0))] if int(knobs.get("n_series", 0)) else list(range(span[0], span[1] + 1))
+        with user_topics(cfg.topic_files, True):
+            for c, s in itertools.product(cats, sers):
+                if not eligible_topics(kind, c, s, int(knobs.get("value_decimals", 0))):
+                    raise UserError(f"--topics-only: no topic of {', '.join(cfg.topic_files)} can draw {fam} with "
+                                    f"{c} categories and {s} series; add a topic with kinds [{kind.name}] and enough "
+                                    "categories, series names and range, or set --knob n_categories / n_series")
+
+
+def _render(by_family: dict[str, list[int]], specs: dict[int, Spec], rejects: Counter) -> dict[int, Rendered]:
+    """Render the Specs family by family, a batch each; when a batch fails with LayoutError (a chart
+    whose texts leave no room, say), its Specs are rendered one by one and those that fail so are
+    left out (counted as `render_error`: the caller draws them again with the next attempt). Any
+    other RenderError (no browser, a missing font) stops the run."""
+    out: dict[int, Rendered] = {}
+    for fam, idx in by_family.items():
+        gen = _family(fam)
+        try:
+            out.update(zip(idx, gen.render_batch([specs[i] for i in idx])))
+            continue
+        except LayoutError:
+            pass
+        for i in idx:
+            try:
+                out[i] = gen.render(specs[i])
+            except LayoutError:
+                rejects["render_error"] += 1
+    return out
+
+
 def run_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats:
     """Render and write shard k of the run under `root`; return its stats. Runs in a worker."""
     store = RunStore(root)
+    sample = _sampler(cfg)
     templates = load_templates(tuple(cfg.template_dirs))
     first, last = k * cfg.shard_size, min((k + 1) * cfg.shard_size, cfg.n_images)
     rejects: Counter = Counter()
@@ -197,18 +296,15 @@ def run_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats:
         specs = {}
         for i, attempt in pending.items():
             fam, fidx = _plan(cfg, i)
-            specs[i] = _family(fam).sample(cfg.seed, fidx, cfg.knobs[fam], attempt)
+            specs[i] = sample(fam, fidx, attempt)
         by_family: dict[str, list[int]] = {}
         for i, s in specs.items():
             by_family.setdefault(s.family, []).append(i)
-        rendered: dict[int, Rendered] = {}
-        for fam, idx in by_family.items():
-            for i, r in zip(idx, _family(fam).render_batch([specs[i] for i in idx])):
-                rendered[i] = r
+        rendered = _render(by_family, specs, rejects)
         retry = {}
         for i, attempt in pending.items():
             want = min(cfg.questions_per_image, cfg.n - i * cfg.questions_per_image)
-            items = _make_items(cfg, templates, rendered[i], specs[i], want, attempt, rejects)
+            items = _make_items(cfg, templates, rendered[i], specs[i], want, attempt, rejects) if i in rendered else []
             if len(items) < want and attempt + 1 < cfg.max_attempts:
                 rejects["spec_redrawn"] += 1
                 retry[i] = attempt + 1
@@ -245,6 +341,7 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     non-empty `out` without resume/overwrite, or a --resume whose config differs.
     """
     load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before `out` or a worker is made
+    check_user_inputs(cfg)
     store = RunStore(out)
     old = store.prepare(resume=resume, overwrite=overwrite)
     cfg_json = json.loads(cfg.model_dump_json())

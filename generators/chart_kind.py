@@ -204,6 +204,10 @@ class ChartKind:
 
     # ------------------------------------------------------------ matplotlib
 
+    def make_axes(self, fig: Any) -> Any:
+        """The axes the kind draws on (default cartesian; a radar's are polar)."""
+        return fig.add_subplot()
+
     def draw(self, d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
         """Draw the marks on `d.ax`, appending one `Mark` per data mark to `d.marks` (and value
         labels to `d.value_texts`), and set the axis limits and category ticks."""
@@ -212,6 +216,10 @@ class ChartKind:
     def legend_entries(self, d: Drawn, data: ChartData) -> tuple[list[Any], list[str]]:
         """The legend's handles and labels (default: one per series, as drawn)."""
         return d.ax.get_legend_handles_labels()
+
+    def legend_kwargs(self, data: ChartData) -> dict[str, Any]:
+        """Extra keyword arguments of the legend (a title, row spacing for big handles); default none."""
+        return {}
 
     def mark_colors(self, data: ChartData) -> list[str]:
         """The colour of each mark, by series (default) or by category (`by_category`)."""
@@ -226,10 +234,16 @@ class ChartKind:
                 "value": round(ser.values[m.category], data.style.value_decimals),
                 "color_name": color_name(color), "color": color}
 
+    def fields(self, data: ChartData) -> dict[str, Any]:
+        """Named values the chart prints besides its marks (a donut's total), for Facts.fields; the
+        text showing one goes in `Drawn.field_texts` (role `field:<name>`). Default none."""
+        return {}
+
     def context(self, data: ChartData) -> dict[str, Any]:
         """Words of this kind for phrasings, beyond the shared ones (chart_context); default none."""
         return {}
 
     def facts_extra(self, d: Drawn, data: ChartData) -> dict[str, Any]:
-        """Kind-specific entries of Facts.extra (e.g. a fitted trend line); default none."""
+        """Kind-specific entries of Facts.extra (e.g. a fitted trend line); merged last, so a kind may
+        also replace a shared entry (`value_axis: None` when its values are not read on one axis)."""
         return {}

@@ -18,7 +18,7 @@ from matplotlib.ticker import ScalarFormatter
 from matplotlib.transforms import Bbox, IdentityTransform
 from PIL import Image
 
-from deltaprompts.errors import RenderError
+from deltaprompts.errors import LayoutError, RenderError
 from deltaprompts.generators.base import png_bytes
 from deltaprompts.generators.chart_kind import chart_context, kind_of
 from deltaprompts.generators.chart_sampling import palette_of
@@ -60,6 +60,9 @@ class Drawn:
     marks: list[Mark] = field(default_factory=list)
     value_texts: list[tuple[Text, str]] = field(default_factory=list)  # (label, mark id)
     category_texts: list[Text] = field(default_factory=list)  # a pie's slice names at the rim
+    field_texts: list[tuple[Text, str]] = field(default_factory=list)  # (text, field name): role field:<name>
+    other_texts: list[tuple[Text, str]] = field(default_factory=list)  # (text, role): captions, headings
+    extras: dict[str, Any] = field(default_factory=dict)  # a kind's own artists (a colour bar), read in facts_extra
     legend: Any = None
     title: Text | None = None
 
@@ -112,9 +115,9 @@ def build_figure(data: ChartData) -> Drawn:
     _check_font(st.font_family)
     fig = Figure(figsize=(st.width_px / st.dpi, st.height_px / st.dpi), dpi=st.dpi, facecolor=st.background)
     FigureCanvasAgg(fig)
-    d = Drawn(fig=fig, ax=fig.add_subplot())
-    d.ax.set_facecolor(theme["face"] or st.background)
     kind = kind_of(data.chart_type)
+    d = Drawn(fig=fig, ax=kind.make_axes(fig))
+    d.ax.set_facecolor(theme["face"] or st.background)
     kind.draw(d, data, theme)
     if kind.axes:
         _decorate_axes(d, data, theme)
@@ -156,7 +159,8 @@ def _add_legend(d: Drawn, data: ChartData, theme: dict[str, Any], ncols: int = 4
         return
     handles, labels = kind_of(data.chart_type).legend_entries(d, data)
     kw = {"fontsize": st.font_size * 0.95, "labelcolor": theme["text"], "frameon": st.theme != "minimal",
-          "facecolor": theme["face"] or st.background, "edgecolor": theme["grid"]}
+          "facecolor": theme["face"] or st.background, "edgecolor": theme["grid"],
+          **kind_of(data.chart_type).legend_kwargs(data)}
     if st.legend_loc == "outside right":  # anchored by layout() once the axes are fitted
         d.legend = d.fig.legend(handles, labels, loc="upper right", borderaxespad=0, **kw)
     elif st.legend_loc == "outside bottom":
@@ -220,7 +224,7 @@ def _fit_axes(d: Drawn, data: ChartData, renderer: Any) -> Bbox:
         x0, x1 = box.x0 - tight.x0 + pad, w - right - (tight.x1 - box.x1) - pad
         y0, y1 = bottom + box.y0 - tight.y0 + pad, h - (tight.y1 - box.y1) - pad
         if x1 - x0 < 0.2 * w or y1 - y0 < 0.2 * h:
-            raise RenderError(f"chart texts leave no room for the axes in {w}x{h} (title or labels too long)")
+            raise LayoutError(f"chart texts leave no room for the axes in {w}x{h} (title or labels too long)")
         ax.set_position([x0 / w, y0 / h, (x1 - x0) / w, (y1 - y0) / h])
         if ticks == (list(ax.xaxis.get_majorticklocs()), list(ax.yaxis.get_majorticklocs())):
             break  # same ticks at the new size: the margins just measured still hold
@@ -302,6 +306,8 @@ def collect_texts(d: Drawn, data: ChartData, height: int) -> list[TextSpan]:
             ticks = zip(locs, axis.get_major_ticks(len(locs)))
             found += [(t.label1, role) for loc, t in ticks if lo - eps <= loc <= hi + eps]
     found += [(t, kind_of(data.chart_type).category_text_role) for t in d.category_texts]
+    found += [(t, f"field:{name}") for t, name in d.field_texts]
+    found += list(d.other_texts)
     found += [(t, "legend") for t in (d.legend.get_texts() if d.legend is not None else [])]
     found += [(t, "value_label") for t, _ in d.value_texts]
     return [TextSpan(text=" ".join(t.get_text().split()), box=image_box(t.get_window_extent(), height), role=role)
@@ -351,7 +357,7 @@ def _facts(d: Drawn, data: ChartData, width: int, height: int) -> Facts:
     return Facts(
         domain="chart", kind=data.chart_type, width=width, height=height, entities=entities, texts=texts,
         fields={"title": data.title, "x_label": data.x_label or None, "y_label": data.y_label or None,
-                "unit": data.unit or None, "value_labels": True if st.value_labels else None},
+                "unit": data.unit or None, "value_labels": True if st.value_labels else None, **kind.fields(data)},
         context=chart_context(data),
         extra={"axes_box": image_box(d.ax.get_window_extent(), height), "legend_box": legend_box,
                "legend_overlap": [e.id for e in entities if legend_box and _overlap(e.box, legend_box, 4.0)],

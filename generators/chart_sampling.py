@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -13,7 +16,8 @@ from faker import Faker
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from deltaprompts.errors import TemplateError, validation_message
-from deltaprompts.generators.base import choice
+from deltaprompts.files import read_text
+from deltaprompts.generators.base import FAMILIES, choice
 from deltaprompts.generators.chart_spec import ChartData, ChartStyle, Series
 
 if TYPE_CHECKING:
@@ -100,22 +104,60 @@ class Topic(BaseModel):
         return 16 if self.series[0].startswith("@") else len(self.series)
 
 
-def topic_files() -> list[Any]:
-    """The built-in topic files: vocab/charts.yaml, then the packs in vocab/charts.d/ by name."""
+def topic_files(extra: Sequence[str] = ()) -> list[Any]:
+    """The topic files: vocab/charts.yaml, the packs in vocab/charts.d/ by name, then the user's
+    packs `extra` (paths, in the order given: `generate --topics FILE.yaml`)."""
     vocab = resources.files("deltaprompts.templates") / "vocab"
     packs = sorted((p for p in (vocab / "charts.d").iterdir() if p.name.endswith(".yaml")), key=lambda p: p.name) \
         if (vocab / "charts.d").is_dir() else []
-    return [vocab / "charts.yaml", *packs]
+    return [vocab / "charts.yaml", *packs, *(Path(p) for p in extra)]
 
 
-@lru_cache(maxsize=1)
-def load_topics() -> tuple[Topic, ...]:
-    """The curated topics of every topic file; raises TemplateError naming the file, topic and
-    field when one is malformed, or a topic id given twice."""
+# The user's topic packs of the run this process samples for (set by `user_topics` around sampling):
+# the kinds read topics through load_topics() with no argument, so the packs reach them here.
+_USER_PACKS: tuple[tuple[str, ...], bool] = ((), False)
+
+
+@contextmanager
+def user_topics(files: Sequence[str], only: bool = False) -> Iterator[None]:
+    """Within the block, load_topics() also holds the topics of these user packs (`--topics`), or
+    with `only` (`--topics-only`) holds just those."""
+    global _USER_PACKS
+    saved, _USER_PACKS = _USER_PACKS, (tuple(files), only)
+    try:
+        yield
+    finally:
+        _USER_PACKS = saved
+
+
+def load_topics(extra: Sequence[str] | None = None, only: bool | None = None) -> tuple[Topic, ...]:
+    """The curated topics of every topic file, with the user packs `extra` (default: those of the
+    active `user_topics` block), or only theirs with `only`; raises TemplateError naming the file,
+    topic and field when one is malformed, names an unknown chart kind, or a topic id is given twice."""
+    files = _USER_PACKS[0] if extra is None else tuple(extra)
+    topics = _load_topics(files)
+    if _USER_PACKS[1] if only is None else only:
+        n_user = len(_load_topics(files)) - len(_load_topics(()))
+        return topics[len(topics) - n_user:]
+    return topics
+
+
+@lru_cache(maxsize=8)
+def _load_topics(extra: tuple[str, ...]) -> tuple[Topic, ...]:
     out: list[Topic] = []
     seen: dict[str, Any] = {}
-    for path in topic_files():
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    files = topic_files(extra)
+    for n, path in enumerate(files):
+        user = n >= len(files) - len(extra)
+        if user and not path.is_file():
+            raise TemplateError(f"{path}: no such topic pack (--topics takes a YAML file)")
+        try:
+            raw = yaml.safe_load(read_text(path) if user else path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise TemplateError(f"{path}: not valid YAML: {' '.join(str(e).split())}") from None
+        if user and not (isinstance(raw, dict) and isinstance(raw.get("topics"), list) and raw["topics"]):
+            raise TemplateError(f"{path}: a topic pack is a mapping with a non-empty `topics:` list "
+                                "(the schema of templates/vocab/charts.yaml)")
         for i, item in enumerate(raw.get("topics", []) if isinstance(raw, dict) else []):
             try:
                 topic = Topic.model_validate(item)
@@ -124,9 +166,29 @@ def load_topics() -> tuple[Topic, ...]:
                                     f"{validation_message(e)}") from None
             if topic.id in seen:
                 raise TemplateError(f"{path}: topic {topic.id!r} is also defined in {seen[topic.id]}")
+            if user:
+                _check_user_topic(path, topic)
             seen[topic.id] = path
             out.append(topic)
     return tuple(out)
+
+
+def _check_user_topic(path: Path, topic: Topic) -> None:
+    """What a built-in pack's tests check, checked when a user's pack is loaded: known kinds,
+    enough names, an ordered range, and a title for every chart."""
+    where = f"{path}: topic {topic.id!r}"
+    kinds = [f.removeprefix("chart.") for f in FAMILIES.names() if f.startswith("chart.")]  # one family per kind
+    for k in topic.kinds:
+        if k not in kinds:
+            raise TemplateError(f"{where}: kinds: {k!r} is not a chart kind; allowed: {', '.join(kinds)}")
+    lo, hi = topic.range
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise TemplateError(f"{where}: range: {list(topic.range)} must be [low, high] with low < high")
+    if not topic.titles:
+        raise TemplateError(f"{where}: titles: give at least one title pattern")
+    for field, names in (("categories", topic.categories), ("series", topic.series)):
+        if isinstance(names, list) and (not names or len(set(names)) != len(names)):
+            raise TemplateError(f"{where}: {field}: give distinct names (at least one)")
 
 
 def color_name(hex_color: str) -> str:

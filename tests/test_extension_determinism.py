@@ -52,7 +52,7 @@ def test_an_added_layout_moves_only_the_items_that_draw_it(tmp_path, monkeypatch
 def test_an_added_phrasing_moves_only_the_questions_that_draw_it():
     fam = FAMILIES.get("chart.bar")()
     knobs = fam.resolve_knobs({})
-    tpl = next(t for t in load_templates() if len(t.phrasings) >= 2 and t.domain == "chart" and not t.slots)
+    tpl = next(t for t in load_templates() if len(t.phrasings) >= 2 and "chart.bar" in t.applies_to and not t.slots)
     grown = tpl.model_copy(update={"phrasings": ["What is asked here, newly phrased?", *tpl.phrasings]})
     changed = same = 0
     for index in range(40):

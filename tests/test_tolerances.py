@@ -33,7 +33,7 @@ RENDERS = [
     *[(f"scene.{kind}", {}, i) for kind in ("shapes", "grid") for i in range(4)],
     # every other chart kind, with its own knobs at their defaults
     *[(f, {}, i) for f in FAMILIES.names() if f.startswith("chart.") and f.split(".", 1)[1] not in
-      ("bar", "hbar", "grouped_bar", "stacked_bar", "line", "pie") for i in range(4)],
+      ("bar", "hbar", "grouped_bar", "stacked_bar", "line", "pie") for i in range(8)],
 ]
 # families whose answer is read against the axis when the chart prints no labels
 AXIS_FAMILIES = {"chart.value_lookup", "chart.value_lookup_series", "chart.difference", "chart.sum", "chart.mean",

@@ -45,6 +45,13 @@ def generate(
     balance_ratio: float = typer.Option(1.1, "--balance-ratio", help="Most frequent answer / runner-up allowed per "
                                         "question family (families of 20+ items); 0 turns balancing off."),
     templates: Optional[list[Path]] = typer.Option(None, "--templates", help=TEMPLATES_HELP),
+    topics: Optional[list[Path]] = typer.Option(None, "--topics", help="A chart topic pack (YAML in the schema of "
+                                                "templates/vocab/charts.yaml) added to the built-in topics; repeatable."),
+    topics_only: bool = typer.Option(False, "--topics-only", help="Charts draw only the --topics packs' topics, "
+                                     "not the built-in ones: a domain suite."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Draw charts of your own table (.csv, .json records or "
+                                        ".parquet): a label column and numeric columns; without --family, every "
+                                        "chart kind that fits its shape (pie only when named)."),
     resume: bool = typer.Option(False, "--resume", help="Finish an interrupted run in --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -55,10 +62,25 @@ def generate(
     from deltaprompts.knobs import parse_knob_args
 
     check_out_dir(out_dir)
-    fams = select_families(_split(family), _split(domain))
+    table = None
+    if data is not None:
+        from deltaprompts.errors import UserError
+        from deltaprompts.generators.user_data import describe, file_sha256, fitting_families, read_table
+
+        if any(d != "chart" for d in _split(domain)):
+            raise UserError("--data draws chart families only; drop --domain, or use --domain chart")
+        table = read_table(data.resolve())
+        fams = fitting_families(table, select_families(_split(family)) if family else [])
+        out.print(describe(table), highlight=False, soft_wrap=True)
+        out.print(f"drawn as: {', '.join(fams)}", highlight=False, soft_wrap=True)
+    else:
+        fams = select_families(_split(family), _split(domain))
     cfg = GenerateConfig(families=fams, n=n, seed=seed, knobs=resolve_all_knobs(fams, parse_knob_args(knob or [])),
                          questions_per_image=questions_per_image, mc_fraction=mc_fraction, shard_size=shard_size,
-                         balance_ratio=balance_ratio or None, template_dirs=_template_dirs(templates))
+                         balance_ratio=balance_ratio or None, template_dirs=_template_dirs(templates),
+                         topic_files=[str(t.resolve()) for t in topics or []], topics_only=topics_only,
+                         data_file=table.path if table else None,
+                         data_sha256=file_sha256(table.path) if table else None)
     command = _reproduce_command(cfg, workers, out_dir, balance_ratio)
     with _progress_bar(cfg.n, quiet) as progress:
         manifest = run(cfg, out_dir, workers=workers, resume=resume, overwrite=overwrite, command=command,
@@ -77,6 +99,8 @@ def _reproduce_command(cfg: Any, workers: int, out_dir: Path, balance_ratio: flo
              str(cfg.questions_per_image), "--mc-fraction", str(cfg.mc_fraction), "--shard-size",
              str(cfg.shard_size), "--balance-ratio", str(balance_ratio)]
     parts += [a for t in cfg.template_dirs for a in ("--templates", t)]
+    parts += [a for t in cfg.topic_files for a in ("--topics", t)] + (["--topics-only"] if cfg.topics_only else [])
+    parts += ["--data", cfg.data_file] if cfg.data_file else []
     parts += [a for f, ks in cfg.knobs.items() for k, v in ks.items() for a in ("--knob", f"{f}:{k}={v}")]
     return " ".join(shlex.quote(p) for p in parts)
 

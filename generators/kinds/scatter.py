@@ -95,7 +95,7 @@ class Scatter(ChartKind):
         return data
 
     def draw(self, d: Drawn, data: ChartData, theme: dict[str, Any]) -> None:
-        st, ax, ser = data.style, d.ax, data.series[0]
+        ax, ser = d.ax, data.series[0]
         xs, ys = data.extra["x"], ser.values
         ax.plot(xs, ys, linestyle="none", marker="o", markersize=MARKER_PT, color=ser.color, zorder=3,
                 label=ser.name)
