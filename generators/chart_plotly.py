@@ -19,7 +19,7 @@ from typing import Any
 import matplotlib
 from PIL import Image, ImageFont
 
-from deltaprompts.errors import RenderError
+from deltaprompts.errors import LayoutError, RenderError
 from deltaprompts.generators.base import Rendered, png_bytes
 from deltaprompts.generators.chart_kind import chart_context
 from deltaprompts.generators.chart_sampling import color_name, palette_of, slice_colors
@@ -45,6 +45,9 @@ THEMES = {  # plot area (None: the background), text, grid, axis line
     "gray": ("#ebebeb", "#333333", "#ffffff", "#ffffff"),
     "dark": (None, "#e6e6e6", "#45454d", "#8a8a90"),
 }
+#: kinds drawn as a round pie (a donut is a pie with a hole), and as points joined by lines (areas
+#: are lines filled down to zero or to the layer below)
+ROUND, LINED = ("pie", "donut"), ("line", "area", "stacked_area")
 PAD = 10  # px between blocks (title, labels, plot area, legend)
 # plotly's legend (legend/draw.js): text 40 px after the item's left, items max(1.3 em, 16) + 3 px
 # tall, 5 px gaps; the text baseline sits 0.3 line heights below the item's middle
@@ -224,8 +227,8 @@ def build_figure(chart: ChartData) -> tuple[dict[str, Any], Facts]:
                           f"use one of {sorted(FONT_FILES)}")
     if st.theme not in THEMES:
         raise RenderError(f"style.theme={st.theme!r} is unknown to the plotly renderer; use one of {sorted(THEMES)}")
-    if not chart.categories or not chart.series or (kind == "pie" and len(chart.series) != 1):
-        raise RenderError(f"a {kind} chart needs categories and {'one series' if kind == 'pie' else 'series'}; "
+    if not chart.categories or not chart.series or (kind in ROUND and len(chart.series) != 1):
+        raise RenderError(f"a {kind} chart needs categories and {'one series' if kind in ROUND else 'series'}; "
                           f"got {len(chart.categories)} categories, {len(chart.series)} series")
     for s in chart.series:
         if len(s.values) != len(chart.categories):
@@ -235,15 +238,18 @@ def build_figure(chart: ChartData) -> tuple[dict[str, Any], Facts]:
     # a long title wraps, like the matplotlib renderer's, at ~90% of the image width
     title_lines = textwrap.wrap(chart.title, max(12, int(0.9 * st.width_px / (0.6 * ts)))) if chart.title else []
     top = round(2 * PAD + ts * (ASCENT + DESCENT + 0.3 * (len(title_lines) - 1))) if title_lines else 2 * PAD
-    names = chart.categories if kind == "pie" else [s.name for s in chart.series]
-    loc = "outside right" if kind == "pie" and not st.legend_loc.startswith("outside") else st.legend_loc
+    names = chart.categories if kind in ROUND else [s.name for s in chart.series]
+    if kind == "stacked_area":  # the top layer first, as the layers stack (the matplotlib renderer's order)
+        names = names[::-1]
+    loc = "outside right" if kind in ROUND and not st.legend_loc.startswith("outside") else st.legend_loc
     legend = _Legend(names, fam, fs, loc, 0.8 * st.width_px) if st.legend else None
     layout: dict[str, Any] = {
         "width": st.width_px, "height": st.height_px, "paper_bgcolor": st.background,
         "plot_bgcolor": plot_bg or st.background, "font": {"family": fam, "size": fs, "color": ink},
         "showlegend": legend is not None, "hovermode": False, "barmode": "overlay"}
-    geometry = _pie_geometry if kind == "pie" else _xy_geometry
+    geometry = _pie_geometry if kind in ROUND else _xy_geometry
     frame, traces, entities, texts, extra = geometry(chart, layout, top, legend, fs, (ink, grid, axis_line))
+    own_fields = extra.pop("fields", {})  # fields a kind declares (a donut's total)
     title_spans = []
     for k, line in enumerate(title_lines):
         texts.add(line, st.width_px / 2, PAD + ts * ((ASCENT + DESCENT) / 2 + 1.3 * k), ts, "title")
@@ -264,7 +270,7 @@ def build_figure(chart: ChartData) -> tuple[dict[str, Any], Facts]:
     facts = Facts(
         domain="chart", kind=kind, width=st.width_px, height=st.height_px, entities=entities, texts=spans,
         fields={"title": chart.title, "x_label": chart.x_label or None, "y_label": chart.y_label or None,
-                "unit": chart.unit or None, "value_labels": True if st.value_labels else None},
+                "unit": chart.unit or None, "value_labels": True if st.value_labels else None, **own_fields},
         context=chart_context(chart),
         extra={"axes_box": frame.box, "legend_box": legend_box,
                "legend_overlap": [e.id for e in entities if legend_box and _overlap(e.box, legend_box, 4.0)],
@@ -286,6 +292,8 @@ def _value_range(chart: ChartData, label_w: float) -> tuple[float, float]:
     kind, st = chart.chart_type, chart.style
     if kind == "stacked_bar":
         vals = [sum(v for v in c if v > 0) for c in cols] + [sum(v for v in c if v < 0) for c in cols]
+    elif kind == "stacked_area":
+        vals = [v for top in _area_tops(chart) for v in top]
     else:
         vals = [v for c in cols for v in c]
     lo, hi = min(vals), max(vals)
@@ -323,10 +331,13 @@ def _marks(chart: ChartData, frame: _Frame, slots, fs: float) -> list[dict[str, 
     horizontal, vh = kind == "hbar", 0.85 * fs * (ASCENT + DESCENT)
     lw, marker = st.line_width * st.dpi / 72, (6 * st.dpi / 72 if st.line_markers else 0.0)
     out = []
+    tops = _area_tops(chart) if kind in ("area", "stacked_area") else []
     for i, s in enumerate(chart.series):
         for j, v in enumerate(s.values):
+            if kind in ("area", "stacked_area"):
+                v = tops[i][j]  # the point sits on the area's (or the layer's) top edge
             label = fmt_value(v, st.value_decimals, chart.unit)
-            if kind == "line":
+            if kind in LINED:
                 cx, cy, half = frame.px(j), frame.py(v), max(marker / 2, lw) + 1
                 box = (cx - half, cy - half, cx + half, cy + half)
                 # 5 pt above the point, as the matplotlib renderer puts it
@@ -372,6 +383,38 @@ def _lift(chart: ChartData, frame: _Frame, marks, legend: _Legend, fs: float, lo
     return need
 
 
+def _area_tops(chart: ChartData) -> list[list[float]]:
+    """Per series, the y of its line: its values, or the running sums of a stacked area (kinds/area.py)."""
+    from deltaprompts.generators.kinds.area import area_tops
+
+    return area_tops(chart, chart.chart_type == "stacked_area")
+
+
+def _kind_attrs(chart: ChartData, i: int, j: int, color: str) -> dict[str, Any]:
+    """A mark's attributes as its kind gives them to the matplotlib renderer (the same Facts either way)."""
+    from deltaprompts.generators.chart_kind import kind_of
+    from deltaprompts.generators.chart_mpl import Mark
+
+    return kind_of(chart.chart_type).attrs(chart, Mark(id=f"s{i}c{j}", series=i, category=j), color)
+
+
+def _area_traces(chart: ChartData, lw: float, marker: float) -> list[dict[str, Any]]:
+    """An area chart's traces: every fill first (to zero, or to the layer below), then every line
+    above them, so no fill covers a line; a stacked chart's lines top layer first, as its legend."""
+    from deltaprompts.generators.kinds.area import area_alpha
+
+    st, stacked = chart.style, chart.chart_type == "stacked_area"
+    tops, n = _area_tops(chart), len(chart.categories)
+    alpha = area_alpha(len(chart.series), stacked)
+    fills = [{"type": "scatter", "x": list(range(n)), "y": top, "mode": "none", "showlegend": False,
+              "fill": "tonexty" if stacked and i else "tozeroy", "fillcolor": _rgba(s.color, alpha),
+              "line": {"width": 0}} for i, (s, top) in enumerate(zip(chart.series, tops))]
+    lines = [{"type": "scatter", "x": list(range(n)), "y": top, "name": s.name, "cliponaxis": False,
+              "mode": "lines+markers" if st.line_markers else "lines", "line": {"color": s.color, "width": lw},
+              "marker": {"color": s.color, "size": marker}} for s, top in zip(chart.series, tops)]
+    return fills + (lines[::-1] if stacked else lines)
+
+
 def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Legend | None, fs: float,
                  colors: tuple[str, str, str]):
     st, kind, fam = chart.style, chart.chart_type, chart.style.font_family
@@ -379,12 +422,12 @@ def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Le
     horizontal, n = kind == "hbar", len(chart.categories)
     line_h = fs * (ASCENT + DESCENT)
     rot = 0 if horizontal else st.tick_rotation
-    slots = _bar_slots(chart) if kind != "line" else []
+    slots = _bar_slots(chart) if kind not in LINED else []
     label_w = max(_text_w(fmt_value(v, st.value_decimals, chart.unit), fam, 0.85 * fs)
                   for s in chart.series for v in s.values)
     right = round(legend.w + 2 * PAD) if legend and legend.loc == "outside right" else 2 * PAD
     below = legend.h + PAD if legend and legend.loc == "outside bottom" else 0.0
-    cat_pad = 0.35 if kind == "line" else 0.5
+    cat_pad = 0.35 if kind in LINED else 0.5
     crange = [n - 1 + cat_pad, -cat_pad] if horizontal else [-cat_pad, n - 1 + cat_pad]
     floor = -math.inf
     for _ in range(3):  # an inside legend may lift the range, which may widen the tick labels
@@ -402,7 +445,7 @@ def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Le
         xr, yr = ((lo, hi), crange) if horizontal else (crange, (lo, hi))
         frame = _Frame(st.width_px, st.height_px, (round(left), right, top, round(bottom)), xr, yr)
         if frame.pw < 60 or frame.ph < 60:
-            raise RenderError(f"a {st.width_px}x{st.height_px} px canvas leaves no room for the plot area "
+            raise LayoutError(f"a {st.width_px}x{st.height_px} px canvas leaves no room for the plot area "
                               f"once titles, labels and legend are placed; enlarge style.width_px/height_px")
         marks = _marks(chart, frame, slots, fs)
         if legend is None or legend.loc.startswith("outside"):
@@ -443,7 +486,11 @@ def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Le
     traces, entities = [], []
     printed: dict[str, dict[str, str]] = {}  # mark id -> {attr: the value label's text}
     lw, marker = st.line_width * st.dpi / 72, 6 * st.dpi / 72
+    if kind in ("area", "stacked_area"):
+        traces = _area_traces(chart, lw, marker)
     for i, s in enumerate(chart.series):
+        if kind in ("area", "stacked_area"):
+            continue
         if kind == "line":
             traces.append({"type": "scatter", "x": list(range(n)), "y": s.values, "name": s.name,
                            "mode": "lines+markers" if st.line_markers else "lines", "cliponaxis": False,
@@ -459,13 +506,22 @@ def _xy_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _Le
         s = chart.series[m["i"]]
         entities.append(Entity(id=f"s{m['i']}c{m['j']}", box=tuple(round(v, 2) for v in m["box"]), attrs={
             "series": s.name, "category": chart.categories[m["j"]], "value": round(s.values[m["j"]], st.value_decimals),
-            "color_name": color_name(s.color), "color": s.color}))
+            "color_name": color_name(s.color), "color": s.color} if kind not in ("area", "stacked_area")
+            else _kind_attrs(chart, m["i"], m["j"], s.color)))
+        if kind == "stacked_area":  # the totals, above the top layer only
+            if st.value_labels and m["i"] == len(chart.series) - 1:
+                texts.add(m["label"], *m["at"], 0.85 * fs, "value_label")
+                printed[f"s{m['i']}c{m['j']}"] = {"top": m["label"]}
+            continue
         if st.value_labels:
             color = _contrast(s.color) if kind == "stacked_bar" else None
             texts.add(m["label"], *m["at"], 0.85 * fs, "value_label", color=color)
             printed[f"s{m['i']}c{m['j']}"] = {"value": m["label"]}
     extra = {"value_axis": {"axis": "x" if horizontal else "y", "range": [lo, hi], "ticks": ticks},
              "value_ticks": ticks, "printed": printed}
+    if kind == "stacked_area":  # a layer's own value is two readings: only the tops are read (kinds/stacked_area.py)
+        extra.update(value_axis=None, axes={"y": {"axis": "y", "range": [lo, hi], "ticks": ticks, "box": frame.box}},
+                     reads={"top": "y"})
     return frame, traces, entities, texts, extra
 
 
@@ -485,13 +541,14 @@ def _pie_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _L
         rim = max(_text_w(c, st.font_family, fs) for c in chart.categories)
         r = min(r, (frame.pw / 2 - rim - 6) / 1.08, (frame.ph / 2 - fs) / 1.08)
     if r < 30:
-        raise RenderError(f"a {st.width_px}x{st.height_px} px canvas leaves no room for the pie; "
+        raise LayoutError(f"a {st.width_px}x{st.height_px} px canvas leaves no room for the pie; "
                           f"enlarge style.width_px/height_px")
     colors_ = slice_colors(chart)
+    hole = float(chart.extra.get("hole", 0.5)) if chart.chart_type == "donut" else 0.0
     domain = {"x": [(cx - r - frame.l) / frame.pw, (cx + r - frame.l) / frame.pw],
               "y": [(frame.h - frame.b - cy - r) / frame.ph, (frame.h - frame.b - cy + r) / frame.ph]}
     traces = [{"type": "pie", "labels": chart.categories, "values": s.values, "sort": False,
-               "direction": "clockwise", "rotation": 0, "textinfo": "none", "hole": 0, "domain": domain,
+               "direction": "clockwise", "rotation": 0, "textinfo": "none", "hole": hole, "domain": domain,
                "marker": {"colors": colors_, "line": {"color": st.background, "width": 1}}}]
     entities, start, printed = [], 0.0, {}
     for j, (cat, v) in enumerate(zip(chart.categories, s.values)):
@@ -499,7 +556,9 @@ def _pie_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _L
         # angles clockwise from 12 o'clock; the box holds the centre, the ends and any axis crossing
         angles = [start + sweep * f for f in (0, 0.25, 0.5, 0.75, 1)]
         angles += [q for q in (90.0, 180.0, 270.0) if start < q < start + sweep]
-        pts = [(cx, cy)] + [(cx + r * math.sin(math.radians(q)), cy - r * math.cos(math.radians(q))) for q in angles]
+        pts = [(cx, cy)] if not hole else [(cx + hole * r * math.sin(math.radians(q)),
+                                             cy - hole * r * math.cos(math.radians(q))) for q in angles]
+        pts += [(cx + r * math.sin(math.radians(q)), cy - r * math.cos(math.radians(q))) for q in angles]
         box = (min(p[0] for p in pts), min(p[1] for p in pts), max(p[0] for p in pts), max(p[1] for p in pts))
         entities.append(Entity(id=f"s0c{j}", box=tuple(round(x, 2) for x in box), attrs={
             "series": s.name, "category": cat, "value": round(v, st.value_decimals),
@@ -508,16 +567,37 @@ def _pie_geometry(chart: ChartData, layout: dict[str, Any], top: int, legend: _L
         mid = math.radians(start + sweep / 2)
         if st.value_labels:
             label = f"{100 * v / total:.{st.value_decimals}f}%"
-            texts.add(label, cx + 0.68 * r * math.sin(mid),
-                      cy - 0.68 * r * math.cos(mid), 0.9 * fs, "value_label", color=_contrast(colors_[j]))
+            at = (1 + hole) / 2 if hole else 0.68  # a donut's on the middle of its ring
+            texts.add(label, cx + at * r * math.sin(mid),
+                      cy - at * r * math.cos(mid), 0.9 * fs, "value_label", color=_contrast(colors_[j]))
             printed[f"s0c{j}"] = {"percent": label}
         if legend is None:
             side = math.sin(mid)
             texts.add(cat, cx + 1.08 * r * side, cy - 1.08 * r * math.cos(mid), fs, "category_label",
                       xanchor="left" if side > 0.02 else "right" if side < -0.02 else "center")
         start += sweep
-    return frame, traces, entities, texts, {"value_axis": None, "pie_center": [cx, cy], "pie_radius": r,
-                                            "printed": printed}
+    extra = {"value_axis": None, "pie_center": [cx, cy], "pie_radius": r, "printed": printed}
+    if hole:
+        extra.update(_donut_centre(chart, texts, cx, cy, hole * r, fs))
+    return frame, traces, entities, texts, extra
+
+
+def _donut_centre(chart: ChartData, texts: _Texts, cx: float, cy: float, inner: float, fs: float) -> dict[str, Any]:
+    """The total in a donut's hole, as the matplotlib renderer writes it (kinds/donut.py): the word and
+    the number (role `field:total`, the Facts field `total`); extra entries: the hole's radius, fields."""
+    from deltaprompts.generators.kinds.donut import TOTAL_WORD, donut_total, total_text
+
+    out: dict[str, Any] = {"donut_hole": round(inner, 2)}
+    text = total_text(chart)
+    if text is None:
+        return out
+    # matplotlib centres the word at +0.16 and the number at -0.1 of the hole (radius 1 units)
+    hole_frac = float(chart.extra.get("hole", 0.5))
+    unit_px = inner / hole_frac
+    texts.add(TOTAL_WORD, cx, cy - 0.16 * hole_frac * unit_px, 0.9 * fs, "label:total")
+    texts.add(text, cx, cy + 0.1 * hole_frac * unit_px, 1.25 * fs, "field:total")
+    out["fields"] = {"total": donut_total(chart)}
+    return out
 
 
 _FONTS_CONF = """<?xml version="1.0"?>
