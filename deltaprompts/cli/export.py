@@ -14,7 +14,7 @@ from deltaprompts.cli.app import app, err, handles_errors, out
 @handles_errors
 def export(
     run_dir: Path = typer.Argument(..., help="A run directory (generated, scored or screened)."),
-    fmt: str = typer.Option(..., "--format", "-f", help="hf, parquet, llava, messages or lmms-eval."),
+    fmt: str = typer.Option(..., "--format", "-f", help="hf, parquet, llava, messages, sharegpt, lmms-eval or promptset."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder to write (replaced whole with --overwrite)."),
     split: str = typer.Option("all", help="train, eval (from split.json; see `deltaprompts split`) or all."),
     prompt_format: str = typer.Option("plain", "--prompt-format",

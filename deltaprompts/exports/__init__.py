@@ -58,7 +58,8 @@ empty folder `out`; return the files written, relative to `out` (images under im
 
 EXPORTS: Registry[ExportFn] = Registry(
     "export format", entry_point_group="deltaprompts.exports",
-    modules=("deltaprompts.exports.hf", "deltaprompts.exports.chat", "deltaprompts.exports.lmms_eval"),
+    modules=("deltaprompts.exports.hf", "deltaprompts.exports.chat", "deltaprompts.exports.lmms_eval",
+             "deltaprompts.exports.promptset"),
 )
 
 

@@ -1,4 +1,4 @@
-"""Conversation exports: LLaVA-style JSON and chat-messages JSONL (OpenAI / TRL form), images copied alongside."""
+"""Conversation exports: LLaVA-style JSON, chat-messages JSONL (OpenAI / TRL form) and ShareGPT JSON (LLaMA-Factory), images copied alongside."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from deltaprompts.store import atomic_write
 
 LLAVA_FILE = "llava.json"
 MESSAGES_FILE = "messages.jsonl"
+SHAREGPT_FILE = "sharegpt.json"
+DATASET_INFO = "dataset_info.json"
 
 
 def llava_record(item: Item, question: str, target: str) -> dict[str, Any]:
@@ -28,6 +30,17 @@ def messages_record(item: Item, question: str, target: str) -> dict[str, Any]:
             "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
                          {"role": "assistant", "content": [{"type": "text", "text": target}]}],
             "images": [item.image.path]}
+
+
+def sharegpt_record(item: Item, question: str, target: str) -> dict[str, Any]:
+    """One ShareGPT conversation as LLaMA-Factory reads it: `<image>` where the image goes, the
+    image path (relative to the JSON file) in `images`."""
+    return {"id": item.id, "conversations": [{"from": "human", "value": f"<image>{question}"},
+                                             {"from": "gpt", "value": target}],
+            "images": [item.image.path]}
+
+
+RECORDS = {"llava": llava_record, "messages": messages_record, "sharegpt": sharegpt_record}
 
 
 def write_chat(items: list[Item], options: ExportOptions, out: Path, fmt: str) -> list[str]:
@@ -47,7 +60,7 @@ def write_chat(items: list[Item], options: ExportOptions, out: Path, fmt: str) -
     for it in items:
         question, targets = prompt_text(it, prompt_format), targets_of(it, options)
         for t in targets:
-            rec = llava_record(it, question, t.text) if fmt == "llava" else messages_record(it, question, t.text)
+            rec = RECORDS[fmt](it, question, t.text)
             if len(targets) > 1:
                 rec["id"] = f"{it.id}#{t.sample}"
             records.append(rec)
@@ -55,13 +68,18 @@ def write_chat(items: list[Item], options: ExportOptions, out: Path, fmt: str) -
             what = f"item {it.id}: image"
             link_or_copy(confined(run_dir, it.image.path, what), confined(out, it.image.path, what))
             images.add(it.image.path)
-    if fmt == "llava":
-        atomic_write(out / LLAVA_FILE, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
-        name = LLAVA_FILE
-    else:
+    if fmt == "messages":
         atomic_write(out / MESSAGES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        name = MESSAGES_FILE
-    return [name, *sorted(images)]
+        return [MESSAGES_FILE, *sorted(images)]
+    name = LLAVA_FILE if fmt == "llava" else SHAREGPT_FILE
+    atomic_write(out / name, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+    if fmt == "llava":
+        return [name, *sorted(images)]
+    # LLaMA-Factory finds a local dataset through dataset_info.json in its dataset_dir
+    info = {options.task: {"file_name": SHAREGPT_FILE, "formatting": "sharegpt",
+                           "columns": {"messages": "conversations", "images": "images"}}}
+    atomic_write(out / DATASET_INFO, json.dumps(info, indent=2) + "\n")
+    return [name, DATASET_INFO, *sorted(images)]
 
 
 @export_format("llava")
@@ -74,3 +92,9 @@ def export_llava(items: list[Item], deltas: dict[str, Any], out: Path, options: 
 def export_messages(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
     """The `messages` format: messages.jsonl (OpenAI / TRL chat form) and the images."""
     return write_chat(items, options, out, "messages")
+
+
+@export_format("sharegpt")
+def export_sharegpt(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
+    """The `sharegpt` format: sharegpt.json, a LLaMA-Factory dataset_info.json naming it, and the images."""
+    return write_chat(items, options, out, "sharegpt")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,25 @@ def write_parquet_shards(items: list[Item], run_dir: Path, deltas: dict[str, Any
     several rows, ids `<item>#<sample>`); return the paths written, relative to `out`."""
     from deltaprompts.exports import row
 
+    def rows_of(it: Item) -> list[dict[str, Any]]:
+        tgts = _row_targets(it, prompt_format, targets or {})
+        out_rows = []
+        for t in tgts:
+            r = row(it, deltas, prompt_format, t)
+            if len(tgts) > 1:
+                r["id"] = f"{it.id}#{t.sample}"
+            out_rows.append(r)
+        return out_rows
+
+    return write_rows(items, run_dir, out, split, shard_rows, features(), rows_of)
+
+
+def write_rows(items: list[Item], run_dir: Path, out: Path, split: str, shard_rows: int, feats: Any,
+               rows_of: Callable[[Item], list[dict[str, Any]]]) -> list[str]:
+    """Parquet shards under out/data of the rows `rows_of` makes per item (each with the item's image
+    bytes embedded as `image`), `shard_rows` items per shard, one shard in memory at a time; return
+    the paths written, relative to `out`. Raises UserError for a missing image."""
     ds = datasets_module()
-    feats = features()
     raw = ds.Features({**feats, "image": {"bytes": ds.Value("binary"), "path": ds.Value("string")}})
     n = max(1, math.ceil(len(items) / shard_rows))
     files = []
@@ -90,12 +108,7 @@ def write_parquet_shards(items: list[Item], run_dir: Path, deltas: dict[str, Any
             if not path.is_file():
                 raise UserError(f"item {it.id}: image {path} is missing from the run")
             image = {"bytes": path.read_bytes(), "path": it.image.path}
-            tgts = _row_targets(it, prompt_format, targets or {})
-            for t in tgts:
-                r = {**row(it, deltas, prompt_format, t), "image": image}
-                if len(tgts) > 1:
-                    r["id"] = f"{it.id}#{t.sample}"
-                rows.append(r)
+            rows += [{**r, "image": image} for r in rows_of(it)]
         rel = f"data/{split}-{k:05d}-of-{n:05d}.parquet"
         (out / "data").mkdir(parents=True, exist_ok=True)
         # built as a plain {bytes, path} struct, then cast: datasets.Image would drop the bytes of any

@@ -100,3 +100,39 @@ def test_screen_keeps_the_samples_of_the_items_it_keeps(tmp_path):
     got = ScoreStore(tmp_path / "kept").samples("teacher")
     assert kept and {i for i, _ in got} == kept and len(got) == 4 * len(kept)
     assert got == {k: v for k, v in ScoreStore(run).samples("teacher").items() if k[0] in kept}
+
+
+def test_sharegpt_is_what_llama_factory_reads(traced_run, tmp_path):
+    run, items = traced_run
+    s = export_run(run, "sharegpt", tmp_path / "s", targets="teacher")
+    recs = json.loads((tmp_path / "s" / "sharegpt.json").read_text())
+    info = json.loads((tmp_path / "s" / "dataset_info.json").read_text())
+    (name, entry), = info.items()
+    assert entry == {"file_name": "sharegpt.json", "formatting": "sharegpt",
+                     "columns": {"messages": "conversations", "images": "images"}}
+    assert len(recs) == s.examples == len(items) - 1
+    r = recs[0]
+    assert r["conversations"][0]["from"] == "human" and r["conversations"][0]["value"].startswith("<image>")
+    assert r["conversations"][1]["from"] == "gpt" and all((tmp_path / "s" / p).is_file() for p in r["images"])
+
+
+def test_the_prompt_set_carries_delta_interval_accuracies_and_provenance(scored_run, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    s = export_run(scored_run, "promptset", tmp_path / "ps")
+    ds = datasets.load_dataset(str(tmp_path / "ps"), split="train")
+    deltas = ScoreStore(scored_run).deltas()
+    assert len(ds) == s.items == len(deltas)
+    for r in ds:
+        d = deltas[r["id"]]
+        assert r["delta"] == d.value and (r["delta_lo"], r["delta_hi"]) == tuple(d.ci)
+        assert r["delta_debiased"] == d.debiased["tv"] and r["zero_delta"] == d.zero_delta
+        assert r["teacher_accuracy"] == d.teacher_accuracy and r["teacher"] == "hand:teacher"
+        assert r["image"].size[0] > 0 and r["pattern"] is None
+    with pytest.raises(UserError, match="needs every item's Δ"):
+        export_run(_unscored(scored_run, tmp_path), "promptset", tmp_path / "x")
+
+
+def _unscored(scored_run, tmp_path):
+    run = tmp_path / "unscored"
+    shutil.copytree(scored_run, run, ignore=shutil.ignore_patterns("scores"))
+    return run
