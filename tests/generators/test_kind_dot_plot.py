@@ -1,22 +1,15 @@
-"""The dot_plot chart kind: items generate and pass the checks, Facts agree with the pixels, a log
-axis refuses value lookups but not comparisons, programs re-execute, same Spec same bytes."""
+"""The dot_plot chart kind: Facts agree with the pixels (each dot has its series' colour and sits at
+its value), a log axis refuses value lookups but not comparisons, programs re-execute. (Generating a
+run and determinism are tested for every chart kind in test_chart_kinds.py and tests/test_contract.py.)"""
 
 from __future__ import annotations
 
-import io
 import math
 
-import numpy as np
-import pytest
-from PIL import Image
 
-from deltaprompts import engine
-from deltaprompts.errors import ProgramError
-from deltaprompts.generate import GenerateConfig, generate, resolve_all_knobs
-from deltaprompts.generators.base import FAMILIES
-from deltaprompts.questions import load_templates, make_question, templates_for
-from deltaprompts.records import Question
-from deltaprompts.verifiers.run_checks import check_run
+from deltaprompts.questions import load_templates
+
+from .kinds_common import centre_colour, draw_questions, pixels, renders_fixture, rgb
 
 FAMILY = "chart.dot_plot"
 KNOB_SETS = ({"n_series": 2, "scale": "log", "reference": "target", "size": "small"},
@@ -27,35 +20,19 @@ KNOB_SETS = ({"n_series": 2, "scale": "log", "reference": "target", "size": "sma
              {"n_series": 1, "scale": "linear", "reference": "target", "size": "wide"})
 
 
-@pytest.fixture(scope="module")
-def renders():
-    fam = FAMILIES.get(FAMILY)()
-    out = []
-    for i, given in enumerate(KNOB_SETS):
-        spec = fam.sample(3, i, fam.resolve_knobs(given))
-        out.append((spec, fam.render(spec)))
-    return out
+renders = renders_fixture(FAMILY, KNOB_SETS, seed=3)
 
 
-def _rgb(hex_color: str) -> tuple[int, ...]:
-    return tuple(int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
-
-
-def test_items_generate_and_pass_the_checks(tmp_path):
-    out = tmp_path / "run"
-    generate(GenerateConfig(families=[FAMILY], n=20, seed=2, knobs=resolve_all_knobs([FAMILY], {})), out)
-    report = check_run(out)
-    assert report.items == 20 and not report.problems
-    assert not {k: v for k, v in report.failed.items() if k != "balance"}, report.failed
+def _is_log(spec) -> bool:
+    return spec.data["extra"]["scale"] == "log"
 
 
 def test_dot_pixels_have_the_series_colour(renders):
     for spec, r in renders:
-        img = np.asarray(Image.open(io.BytesIO(r.png)).convert("RGB"))
+        img = pixels(r.png)
         assert not r.facts.extra["text_overlaps"] and not r.facts.extra["legend_overlap"]
         for e in r.facts.entities:
-            x0, y0, x1, y1 = e.box
-            assert tuple(img[int((y0 + y1) / 2), int((x0 + x1) / 2)]) == _rgb(e.attrs["color"]), (spec.index, e.id)
+            assert centre_colour(img, e.box) == rgb(e.attrs["color"]), (spec.index, e.id)
 
 
 def test_dots_sit_at_their_values(renders):
@@ -63,7 +40,7 @@ def test_dots_sit_at_their_values(renders):
         axis = r.facts.extra["value_axis"]
         box = r.facts.extra["axes_box"]
         lo, hi = axis["range"]
-        log = spec.data["extra"]["scale"] == "log"
+        log = _is_log(spec)
         assert (axis.get("scale") == "log") == log and (axis["ticks"] == []) == log
         if log:
             assert math.log10(hi / lo) > 1.5
@@ -73,31 +50,16 @@ def test_dots_sit_at_their_values(renders):
             assert abs(cx - (box[0] + f * (box[2] - box[0]))) < 1.5, (spec.index, e.id)
 
 
+def _log_refuses_lookups(spec, t, e):
+    if t.answer_type == "number" and _is_log(spec):
+        assert e.reason == "unreadable_value"
+
+
 def test_programs_reexecute_and_log_refuses_lookups(renders):
     tpls = [t for t in load_templates() if FAMILY in t.applies_to]
-    rng = np.random.default_rng(0)
     made = {t.name: 0 for t in tpls}
-    for spec, r in renders:
-        for t in templates_for(FAMILY, r.facts, tpls):
-            for _ in range(3):
-                try:
-                    q = make_question(t, r.facts, rng, mc_fraction=0.3)
-                except ProgramError as e:
-                    if t.answer_type == "number" and spec.data["extra"]["scale"] == "log":
-                        assert e.reason == "unreadable_value"
-                    continue
-                assert not (t.answer_type == "number" and spec.data["extra"]["scale"] == "log")
-                made[t.name] += 1
-                back = Question.model_validate_json(q.model_dump_json())
-                assert engine.execute(back.program, r.facts) == q.value
-                assert "{" not in q.text
+    for spec, _, t, _ in draw_questions(FAMILY, renders, tpls, tries=3, mc_fraction=0.3,
+                                        on_refusal=_log_refuses_lookups):
+        assert not (t.answer_type == "number" and _is_log(spec))
+        made[t.name] += 1
     assert all(made.values()), made
-
-
-def test_same_spec_same_bytes():
-    fam = FAMILIES.get(FAMILY)()
-    knobs = fam.resolve_knobs({"reference": "target", "n_series": 2})
-    a, b = fam.sample(4, 9, knobs), fam.sample(4, 9, knobs)
-    assert a == b
-    ra, rb = fam.render(a), fam.render(b)
-    assert ra.png == rb.png and ra.facts == rb.facts

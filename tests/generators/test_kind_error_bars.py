@@ -1,22 +1,20 @@
-"""The error_bars kind: a run passes the checks, marks and whiskers sit where the Facts say, the
-interval questions re-execute (overlap yes and no, upper bounds read against the axis), the same
-Spec gives the same bytes."""
+"""The error_bars kind: marks and whiskers sit where the Facts say, the interval questions re-execute
+(overlap yes and no, upper bounds read against the axis), nearly touching intervals and a widest that
+does not stand out are ambiguous. (Generating a run and determinism are tested for every chart kind in
+test_chart_kinds.py and tests/test_contract.py.)"""
 
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import pytest
-from PIL import Image
 
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError
-from deltaprompts.generate import GenerateConfig, generate, resolve_all_knobs
-from deltaprompts.generators.base import FAMILIES
 from deltaprompts.generators.chart_spec import ChartData
-from deltaprompts.questions import load_templates, make_question, templates_for
-from deltaprompts.verifiers.run_checks import check_run
+from deltaprompts.questions import load_templates
+from deltaprompts.records import Entity
+from deltaprompts.tolerances import axis_error
+
+from .kinds_common import draw_questions, pixels, renders_fixture, rgb, y_pixel
 
 FAMILY = "chart.error_bars"
 KNOB_SETS = ({"marks": "bars", "n_series": 1, "value_labels": "on", "style": "dark"},
@@ -25,41 +23,18 @@ KNOB_SETS = ({"marks": "bars", "n_series": 1, "value_labels": "on", "style": "da
              {"marks": "points", "n_series": 1, "style": "minimal", "value_labels": "on"})
 
 
-@pytest.fixture(scope="module")
-def renders():
-    fam = FAMILIES.get(FAMILY)()
-    out = []
-    for i, given in enumerate(KNOB_SETS):
-        spec = fam.sample(5, i, fam.resolve_knobs(given))
-        out.append((spec, fam.render(spec)))
-    return out
-
-
-def _rgb(hex_color: str) -> tuple[int, ...]:
-    return tuple(int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
-
-
-def test_a_run_of_20_items_passes_the_checks(tmp_path):
-    cfg = GenerateConfig(families=[FAMILY], n=20, seed=2, questions_per_image=2,
-                         knobs=resolve_all_knobs([FAMILY], {}), balance_ratio=None)
-    generate(cfg, tmp_path / "run")
-    report = check_run(tmp_path / "run")
-    assert report.items == 20 and not report.problems
-    assert report.ill_posed <= 2, report.failed
-    assert not report.failed.get("answer") and not report.failed.get("own_answer"), report.failed
+renders = renders_fixture(FAMILY, KNOB_SETS, seed=5)
 
 
 def test_marks_have_their_colour_and_whiskers_span_the_interval(renders):
     for spec, r in renders:
         data = ChartData.model_validate(spec.data)
-        img = np.asarray(Image.open(io.BytesIO(r.png)).convert("RGB"))
+        img = pixels(r.png)
         bars = data.extra["marks"] == "bars"
         assert r.facts.extra["marks"] == data.extra["marks"]
         assert len(r.facts.entities) == len(data.series) * len(data.categories)
         axis = r.facts.extra["axes"]["y"]
-        lo, hi = axis["range"]
-        box = axis["box"]
-        to_px = lambda v: box[3] - (v - lo) / (hi - lo) * (box[3] - box[1])  # noqa: E731
+        to_px = lambda v: y_pixel(v, axis["range"], axis["box"])  # noqa: E731
         hidden = set(r.facts.extra["legend_overlap"])
         for e in r.facts.entities:
             a = e.attrs
@@ -78,7 +53,7 @@ def test_marks_have_their_colour_and_whiskers_span_the_interval(renders):
                 assert b[1] == pytest.approx(to_px(a["value"]), abs=1.0)
             else:
                 x, y = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            assert tuple(img[int(y), int(x)]) == _rgb(a["color"]), (spec.index, e.id)
+            assert tuple(img[int(y), int(x)]) == rgb(a["color"]), (spec.index, e.id)
         assert r.facts.extra["reads"] == {"lo": "y", "hi": "y"}
 
 
@@ -89,73 +64,52 @@ def test_widest_interval_stands_out_in_every_series(renders):
             assert widths[-1] >= 1.3 * widths[-2] - 1e-9, widths
 
 
+def _ambiguous_or_unfillable(spec, t, e):
+    assert e.reason in ("ambiguous", "no_slot_value"), (t.name, e)
+
+
 def test_programs_reexecute_and_readings_get_an_axis_tolerance(renders):
     tpls = [t for t in load_templates() if t.name.startswith("chart.error_bars_")]
     assert len(tpls) >= 4
-    rng = np.random.default_rng(0)
     seen, overlap = set(), set()
-    for spec, r in renders:
-        for t in templates_for(FAMILY, r.facts, tpls):
-            for _ in range(4):
-                try:
-                    q = make_question(t, r.facts, rng)
-                except ProgramError as e:
-                    assert e.reason in ("ambiguous", "no_slot_value"), (t.name, e)
-                    continue
-                assert engine.execute(q.program, r.facts) == q.value
-                assert "{" not in q.text
-                seen.add((t.name, q.tolerance_source))
-                if "overlap" in t.name:
-                    overlap.add(q.value)
+    for _, _, t, q in draw_questions(FAMILY, renders, tpls, tries=4, on_refusal=_ambiguous_or_unfillable):
+        seen.add((t.name, q.tolerance_source))
+        if "overlap" in t.name:
+            overlap.add(q.value)
     assert ("chart.error_bars_upper", "axis") in seen and ("chart.error_bars_upper_series", "axis") in seen
     assert {n for n, _ in seen} == {t.name for t in tpls}
     assert overlap == {True, False}
 
 
-def test_nearly_touching_intervals_are_ambiguous(renders):
-    from deltaprompts.records import Entity
-    from deltaprompts.tolerances import axis_error
+def _assert_outcome(prog, facts, want):
+    """`prog` on `facts` gives `want` (of its type), or is refused as ambiguous when want is None."""
+    if want is None:
+        with pytest.raises(ProgramError) as raised:
+            engine.execute(prog, facts)
+        assert raised.value.reason == "ambiguous"
+    else:
+        got = engine.execute(prog, facts)
+        assert got == want and type(got) is type(want), (got, want)
 
+
+def test_nearly_touching_intervals_are_ambiguous(renders):
     facts = renders[0][1].facts
     err = axis_error(facts, facts.extra["axes"]["y"])  # one end read against the axis
     a = Entity(id="a", attrs={"lo": 100.0, "hi": 100.0 + 10 * err})
     top = a.attrs["hi"]
-    for b_lo, want in ((top + 0.5 * err, "ambiguous"), (top - 0.5 * err, "ambiguous"), (top + 1.5 * err, False),
+    prog = engine.parse("intervals_overlap[lo=lo, hi=hi](unique(filter[attr=id, value=a](scene())), "
+                        "unique(filter[attr=id, value=b](scene())))")
+    for b_lo, want in ((top + 0.5 * err, None), (top - 0.5 * err, None), (top + 1.5 * err, False),
                        (top - 1.5 * err, True)):
         b = Entity(id="b", attrs={"lo": b_lo, "hi": b_lo + 10 * err})
-        prog = engine.parse("intervals_overlap[lo=lo, hi=hi](unique(filter[attr=id, value=a](scene())), "
-                            "unique(filter[attr=id, value=b](scene())))")
         for e in (a, b):
             e.attrs["id"] = e.id
-        f = facts.model_copy(update={"entities": [a, b]})
-        if want == "ambiguous":
-            with pytest.raises(ProgramError) as raised:
-                engine.execute(prog, f)
-            assert raised.value.reason == "ambiguous"
-        else:
-            assert engine.execute(prog, f) is want
-
-
-def test_same_spec_same_bytes():
-    fam = FAMILIES.get(FAMILY)()
-    knobs = fam.resolve_knobs({"value_labels": "on"})
-    a, b = fam.sample(3, 11, knobs), fam.sample(3, 11, knobs)
-    assert a == b
-    ra, rb = fam.render(a), fam.render(b)
-    assert ra.png == rb.png and ra.facts == rb.facts
+        _assert_outcome(prog, facts.model_copy(update={"entities": [a, b]}), want)
 
 
 def test_widest_must_stand_out(renders):
-    from deltaprompts.records import Entity
-
     facts = renders[0][1].facts
     prog = engine.parse("query[attr=id](argmax_clear[attr=width, ratio=1.2](scene()))")
     for widths, want in (((10.0, 13.0, 4.0), "b"), ((10.0, 11.0, 4.0), None)):
         ents = [Entity(id=k, attrs={"id": k, "width": w}) for k, w in zip("abc", widths)]
-        f = facts.model_copy(update={"entities": ents})
-        if want is None:
-            with pytest.raises(ProgramError) as raised:
-                engine.execute(prog, f)
-            assert raised.value.reason == "ambiguous"
-        else:
-            assert engine.execute(prog, f) == want
+        _assert_outcome(prog, facts.model_copy(update={"entities": ents}), want)
