@@ -26,7 +26,7 @@ from deltaprompts.divergence.adaptive import DEFAULT_THRESHOLDS
 
 from deltaprompts.lab import build
 from deltaprompts.lab.data import make_run
-from deltaprompts.lab.distill import DistillConfig, distill, load_model
+from deltaprompts.distill import DistillConfig, distill, load_model
 from deltaprompts.models.base import Sampling
 from deltaprompts.models.specs import load_backend
 from deltaprompts.score import score_run

@@ -231,12 +231,40 @@ def _header(store: RunStore, manifest: dict[str, Any], items: list[Item], deltas
     return lines
 
 
+def transfer_table(run_dir: Path) -> dict[str, Any] | None:
+    """The kept set under the pair it was screened with beside another pair (transfer.json, written by
+    `audit RUN --teacher T2 --student S2`), or None when the run has none."""
+    import json
+
+    path = run_dir / "transfer.json"
+    if not path.exists():
+        return None
+    try:
+        t = json.loads(path.read_text())
+        pct = lambda x, ci: f"{x:.1%} ({ci[0]:.1%}-{ci[1]:.1%})"  # noqa: E731
+        rows = [["teacher", t["original"]["teacher"], t["teacher"]],
+                ["student", t["original"]["student"], t["student"]],
+                [f"still kept ({t['rule']}, Δ >= {t['min_delta']:g}; {t['level']:.0%} Wilson)",
+                 f"{t['items']} of {t['items']} (the screen)", f"{t['still_kept']} of {t['items']}: "
+                 f"{pct(t['still_kept_fraction'], t['wilson'])}"],
+                ["zero-delta", "0 (dropped by the screen)",
+                 f"{t['zero_delta']}: {pct(t['zero_delta_fraction'], t['zero_delta_wilson'])}"],
+                ["mean debiased Δ", f"{t['mean_debiased']['original']:.3f}", f"{t['mean_debiased']['new']:.3f}"],
+                ["teacher / student accuracy", f"{t['teacher_accuracy']['original']:.2f} / "
+                 f"{t['student_accuracy']['original']:.2f}", f"{t['teacher_accuracy']['new']:.2f} / "
+                 f"{t['student_accuracy']['new']:.2f}"]]
+        rows += [[f"still kept: {r['group']}", str(r["items"]), pct(r["fraction"], r["ci"])] for r in t["families"]]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{path} is malformed ({e}); run `deltaprompts audit` with the other pair again") from None
+    return {"columns": ["", "screened with", "other pair"], "rows": rows, "notes": t.get("notes", [])}
+
+
 def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
     """Write `report/index.html` (and its PNG plots under `report/plots/`) inside the run; return its path.
 
     Sections: per-family summary, Δ histogram, zero-Δ fraction by family and question family,
     teacher and student accuracy by family (from scores/deltas.jsonl), yield per round (rounds.json),
-    rejection reasons (manifest), and up to `gallery_limit` items sorted by Δ. An unscored run gets
+    rejection reasons (manifest), transfer to another pair (transfer.json), and up to `gallery_limit` items sorted by Δ. An unscored run gets
     every section, those needing Deltas saying so. Images are referenced relatively, nothing is
     fetched from the network. Raises UserError for a path that is not a run or a malformed input file.
     """
@@ -284,6 +312,7 @@ def write_report(run_dir: Path | str, gallery_limit: int = 200) -> Path:
     page = render_page(
         "report.html.j2", name=store.root.name, header=_header(store, manifest, items, deltas, meta, metric),
         simulated=bool(simulated), table=_family_table(items, deltas), plots=sections,
+        transfer=transfer_table(store.root),
         gallery={"title": g_title, "cards": [_card(it, deltas.get(it.id), rel_root) for it in shown]})
     path = out_dir / "index.html"
     atomic_write(path, page)

@@ -212,6 +212,7 @@ def score_run(
     metric: str = "tv", threshold: float | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None, *, bootstrap: int = 1000, ci_level: float = 0.95,
     seed: int = 0, zero_level: float = SAME_LEVEL, min_teacher_acc: float = 0.0,
+    scores_root: Path | str | None = None,
 ) -> ScoreSummary:
     """Sample k answers per item from teacher and student (adaptively: in rounds that stop early)
     and write one Delta per item under `run_dir/scores/`; see the module docstring.
@@ -220,7 +221,9 @@ def score_run(
     from it. `threshold` is the keep threshold adaptive stopping aims at (default per metric; screen
     with the same value); `min_teacher_acc` is the teacher-accuracy bar it aims at (screen with the
     same; items the teacher keeps failing stop early). `zero_level` is the level of each Delta's
-    zero-delta test (p_same > zero_level). `cache_path` wraps both models in the SQLite response cache.
+    zero-delta test (p_same > zero_level). `scores_root` puts the scores in `scores_root/scores/`
+    instead of `run_dir/scores/` (a second pair's scores beside the first's: audit --teacher/--student
+    transfer). `cache_path` wraps both models in the SQLite response cache.
     `progress(done, total)` is called per batch. Returns a ScoreSummary. Raises UserError for a bad
     run directory, k, metric or batch size, or scores made with other settings; DeltaError when a
     model fails (what it returned so far is kept).
@@ -244,7 +247,7 @@ def score_run(
                              zero_level=zero_level, min_teacher_acc=min_teacher_acc)
     except ValidationError as e:
         raise UserError(validation_message(e)) from None
-    scores = ScoreStore(run_dir, writer=True)
+    scores = ScoreStore(run_dir if scores_root is None else scores_root, writer=True)
     meta = _meta(teacher, student, k, adaptive, cfg, sampling, prompt_format, bootstrap, ci_level, seed)
     _check_meta(scores, meta)
     closers = []

@@ -190,10 +190,11 @@ def audit(
     split: Optional[str] = typer.Option(None, "--split"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
 ) -> None:
-    """How much of a dataset teaches nothing: its zero-delta fraction with confidence intervals."""
+    """How much of a dataset teaches nothing: its zero-delta fraction with confidence intervals. On a screened
+    run scored by another pair: how much of the kept set is still kept for this pair (transfer)."""
     from deltaprompts.models.base import Sampling
     from deltaprompts.models.specs import load_backend
-    from deltaprompts.pipeline.audit import audit_run, prepare_source
+    from deltaprompts.pipeline.audit import audit_run, is_transfer, prepare_source
     from deltaprompts.store import RunStore
 
     ext = None
@@ -201,6 +202,8 @@ def audit(
         ext = _import_options(source, None, image_column, question_column, answer_column, answer_type, "chart",
                               split, None, limit)
     run = prepare_source(source, work, ext)
+    if ext is None and is_transfer(run, load_backend(teacher), load_backend(student)):
+        return _transfer(run, teacher, student, k, level, zero_level, seed, cache)
     rep = audit_run(run, load_backend(teacher), load_backend(student), k, metric=metric, level=level,
                     sampling=Sampling(seed=seed), cache_path=cache, seed=seed, zero_level=zero_level)
     say_simulated(rep.simulated)
@@ -214,6 +217,29 @@ def audit(
         out.print(_audit_table(title, rows, rep.level))
     _say_tolerances(rep.tolerances)
     out.print(f"audit: {Path(run) / 'audit.json'}")
+
+
+def _transfer(run: Path, teacher: str, student: str, k: int, level: float, zero_level: float, seed: int,
+              cache: Optional[Path]) -> None:
+    """`audit` on a screened run with another pair: the kept set's share still kept, and its zero-delta share."""
+    from deltaprompts.models.base import Sampling
+    from deltaprompts.models.specs import load_backend
+    from deltaprompts.pipeline.audit import TRANSFER_FILE, transfer_run
+
+    rep = transfer_run(run, load_backend(teacher), load_backend(student), k, sampling=Sampling(seed=seed),
+                       cache_path=cache, level=level, seed=seed, zero_level=zero_level)
+    say_simulated(rep.simulated)
+    out.print(f"transfer: kept by {rep.original['teacher']} -> {rep.original['student']}; "
+              f"scored again by {rep.teacher} -> {rep.student} (k={rep.k})", highlight=False)
+    out.print(f"still kept: {rep.still_kept} of {rep.items} = {rep.still_kept_fraction:.1%} ({rep.level:.0%} Wilson "
+              f"{rep.wilson[0]:.1%}-{rep.wilson[1]:.1%}) under the run's rule ({rep.rule}, Δ >= {rep.min_delta:g})",
+              highlight=False)
+    out.print(f"zero-delta for the new pair: {rep.zero_delta} of {rep.items} = {rep.zero_delta_fraction:.1%} "
+              f"(Wilson {rep.zero_delta_wilson[0]:.1%}-{rep.zero_delta_wilson[1]:.1%}); mean debiased Δ "
+              f"{rep.mean_debiased['original']:.3f} -> {rep.mean_debiased['new']:.3f}", highlight=False)
+    if rep.dropped:
+        out.print("not kept: " + ", ".join(f"{v} {k}" for k, v in rep.dropped.items()), highlight=False)
+    out.print(f"transfer: {run / TRANSFER_FILE} (scores in {rep.scores})", highlight=False)
 
 
 def _audit_table(title: str, rows: list[Any], level: float) -> Table:

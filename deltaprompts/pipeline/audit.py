@@ -10,7 +10,7 @@ identical is reported beside it, with its own interval.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -143,4 +143,136 @@ def audit_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 
         question_families=[_row(g, ds, level) for g, ds in sorted(groups["question_family"].items())],
         simulated=summary.simulated, notes=notes, tolerances=tolerances)
     atomic_write(Path(run_dir) / AUDIT_FILE, report.model_dump_json(indent=2) + "\n")
+    return report
+
+
+# ------------------------------------------------------------------ transfer to another pair
+
+TRANSFER_DIR = "transfer"
+TRANSFER_FILE = "transfer.json"
+
+
+class TransferRow(BaseModel):
+    """How one family of the kept set fares under the new pair."""
+
+    group: str
+    items: int
+    still_kept: int
+    fraction: float
+    ci: tuple[float, float]
+
+
+class TransferReport(BaseModel):
+    """What `transfer.json` holds: a screened run's kept set scored by a second teacher-student pair and
+    judged by the run's own keep rule (its manifest's `screen` entry)."""
+
+    run: str
+    original: dict[str, str] = Field(description="The pair the run was screened with: teacher, student.")
+    teacher: str
+    student: str
+    scores: str = Field(description="Where the new pair's scores are (the original pair's are untouched).")
+    k: int
+    metric: str
+    rule: str
+    min_delta: float
+    min_teacher_acc: float
+    zero_level: float
+    level: float
+    items: int
+    still_kept: int = Field(description="Kept items the screen rule keeps again under the new pair.")
+    still_kept_fraction: float
+    wilson: tuple[float, float]
+    dropped: dict[str, int] = Field(description="Why the others fail under the new pair (keep_decision reasons).")
+    zero_delta: int
+    zero_delta_fraction: float
+    zero_delta_wilson: tuple[float, float]
+    mean_debiased: dict[str, float] = Field(description="Mean debiased Δ of the kept set: original and new pair.")
+    teacher_accuracy: dict[str, float]
+    student_accuracy: dict[str, float]
+    families: list[TransferRow]
+    simulated: bool
+    notes: list[str] = Field(default_factory=list)
+
+
+def pair_dir(run_dir: Path | str, teacher: Backend, student: Backend, k: int) -> Path:
+    """RUN/transfer/<hash of the pair and k>/: the new pair's scores live in its scores/."""
+    import hashlib
+
+    h = hashlib.sha256(f"{teacher.identity}\0{student.identity}\0{k}".encode()).hexdigest()[:12]
+    return Path(run_dir) / TRANSFER_DIR / h
+
+
+def is_transfer(run_dir: Path | str, teacher: Backend, student: Backend) -> bool:
+    """Whether auditing `run_dir` with this pair is a transfer: a screened run scored by another pair."""
+    meta = ScoreStore(run_dir).meta()
+    screened = bool(RunStore(run_dir).read_manifest().get("screen"))
+    return screened and bool(meta) and (meta.get("teacher"), meta.get("student")) != (teacher.identity, student.identity)
+
+
+def transfer_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 8, *,
+                 sampling: Sampling | None = None, cache_path: Path | str | None = None, level: float = 0.95,
+                 seed: int = 0, batch_size: int = 32, zero_level: float = SAME_LEVEL) -> TransferReport:
+    """Score a screened run's kept items with a second pair (into RUN/transfer/<pair>/scores, resumable)
+    and report the share still kept by the run's own screen rule (debiased Δ, zero-delta test,
+    min_delta, min_teacher_acc from its manifest), with a Wilson interval, and the zero-delta
+    fraction; writes RUN/transfer.json and RUN/transfer/<pair>/transfer.json. Raises UserError
+    for a run that was not screened or has no scores."""
+    from deltaprompts.score import score_run
+
+    check_level(level, "level")
+    check_level(zero_level, "zero_level")
+    run = Path(run_dir)
+    screen = RunStore(run).read_manifest().get("screen")
+    if not screen:
+        raise UserError(f"{run} is not a screened run (its manifest has no 'screen' entry): run `deltaprompts screen` "
+                        "first, then audit the kept set with the other pair")
+    meta = ScoreStore(run).meta()
+    metric, rule = screen.get("metric") or meta.get("metric", "tv"), screen.get("rule", "debiased")
+    min_delta, min_acc = float(screen["min_delta"]), float(screen.get("min_teacher_acc", 0.0))
+    root = pair_dir(run, teacher, student, k)
+    summary = score_run(run, teacher, student, k=k, metric=metric, sampling=sampling or Sampling(seed=seed),
+                        cache_path=cache_path, batch_size=batch_size, seed=seed, zero_level=zero_level,
+                        prompt_format=meta.get("prompt_format", "plain"), threshold=min_delta,
+                        min_teacher_acc=min_acc, scores_root=root)
+    ids = {it.id for it in RunStore(run).iter_items()}
+    old = {i: d for i, d in ScoreStore(run).deltas().items() if i in ids}
+    new = [d.model_copy(update={"zero_level": zero_level, "zero_delta": d.p_same > zero_level})
+           for i, d in ScoreStore(root).deltas(required=True).items() if i in ids]
+    if not new:
+        raise UserError(f"{run} has no items to audit")
+    decisions = {d.item: d.decide(rule, metric, min_delta, min_acc) for d in new}
+    n, kept, zero = len(new), sum(v == "kept" for v in decisions.values()), sum(d.zero_delta for d in new)
+    fams: dict[str, list[Any]] = defaultdict(list)
+    for d in new:
+        fams[d.family].append(d)
+
+    def mean(ds: Any, f: Any) -> float:
+        ds = list(ds)
+        return sum(map(f, ds)) / len(ds) if ds else 0.0
+
+    def debiased(d: Any) -> float:
+        return d.debiased.get(metric, d.values[metric])
+
+    notes = [f"kept again = the run's own screen rule ({rule}, Δ {metric} >= {min_delta:g}, teacher accuracy >= "
+             f"{min_acc:g}, not zero-delta at level {zero_level:g}) applied to the new pair's scores at k={k}"]
+    if summary.simulated:
+        notes.insert(0, "SIMULATED MODELS (sim: backends): these figures describe no real model")
+    report = TransferReport(
+        run=str(run), original={"teacher": meta.get("teacher", "?"), "student": meta.get("student", "?")},
+        teacher=teacher.identity, student=student.identity, scores=str(root / ScoreStore.DIR), k=k, metric=metric,
+        rule=rule, min_delta=min_delta, min_teacher_acc=min_acc, zero_level=zero_level, level=level, items=n,
+        still_kept=kept, still_kept_fraction=kept / n, wilson=wilson(kept, n, level),
+        dropped=dict(sorted(Counter(v for v in decisions.values() if v != "kept").items())),
+        zero_delta=zero, zero_delta_fraction=zero / n, zero_delta_wilson=wilson(zero, n, level),
+        mean_debiased={"original": mean(old.values(), debiased), "new": mean(new, debiased)},
+        teacher_accuracy={"original": mean(old.values(), lambda d: d.teacher_accuracy),
+                          "new": mean(new, lambda d: d.teacher_accuracy)},
+        student_accuracy={"original": mean(old.values(), lambda d: d.student_accuracy),
+                          "new": mean(new, lambda d: d.student_accuracy)},
+        families=[TransferRow(group=f, items=len(ds), still_kept=(s := sum(decisions[d.item] == "kept" for d in ds)),
+                              fraction=s / len(ds), ci=wilson(s, len(ds), level)) for f, ds in sorted(fams.items())],
+        simulated=summary.simulated, notes=notes)
+    text = report.model_dump_json(indent=2) + "\n"
+    atomic_write(root / TRANSFER_FILE, text)
+    atomic_write(run / TRANSFER_FILE, text)
     return report
