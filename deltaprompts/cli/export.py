@@ -28,6 +28,8 @@ def export(
     trace_rule: str = typer.Option("shortest", "--trace-rule", help="With --targets teacher: shortest, logprob "
                                    "(highest mean log-prob per token) or all (in sample order)."),
     max_traces: int = typer.Option(1, "--max-traces", min=1, help="With --targets teacher: responses per item."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="With --targets teacher: the model spec the "
+                                          "responses must come from (checked against scores/meta.json)."),
 ) -> None:
     """Export a run (or one side of its split) as a training or evaluation dataset."""
     from deltaprompts.exports import export_run
@@ -39,7 +41,8 @@ def export(
     except ImportError:
         pass
     s = export_run(run_dir, fmt, out_dir, split=split, prompt_format=prompt_format, overwrite=overwrite,
-                   task=task, shard_rows=shard_rows, targets=targets, trace_rule=trace_rule, max_traces=max_traces)
+                   task=task, shard_rows=shard_rows, targets=targets, trace_rule=trace_rule, max_traces=max_traces,
+                   teacher=teacher)
     out.print(f"exported {s.items} items ({s.split}, HF split {s.hf_split!r}, prompt format {s.prompt_format}) "
               f"as {s.format} to {s.out}: {', '.join(s.files)}" + (f" and {s.images} images" if s.images else ""))
     if s.targets == "teacher":

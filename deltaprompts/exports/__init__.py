@@ -158,7 +158,7 @@ def _prepare_out(out: Path, overwrite: bool, source: Path) -> Path:
 def export_run(
     run_dir: Path | str, fmt: str, out: Path | str, *, split: str = "all", prompt_format: str = "plain",
     overwrite: bool = False, task: str | None = None, shard_rows: int = 5000, targets: str = "answer",
-    trace_rule: str = "shortest", max_traces: int = 1,
+    trace_rule: str = "shortest", max_traces: int = 1, teacher: str | None = None,
 ) -> ExportSummary:
     """Export the items of `run_dir` (all, or the train/eval side of its split.json) in format `fmt`
     to the folder `out`, which appears whole or not at all; return an ExportSummary.
@@ -173,7 +173,7 @@ def export_run(
     `targets` makes the assistant turns of training formats: `answer` (the ground truth in the
     prompt format's shape) or `teacher` (the teacher's responses the verifier scored correct, picked
     by `trace_rule`, up to `max_traces` per item; items the teacher never got right are left out
-    and counted; `exports/targets.py`).
+    and counted; `exports/targets.py`); `teacher`, a model spec, must be the model they came from.
     """
     from deltaprompts.split import select
 
@@ -195,7 +195,7 @@ def export_run(
     hf_split = HF_SPLIT[split]
     dropped = 0
     if targets == "teacher":
-        chosen, dropped = teacher_targets(items, store.root, trace_rule, max_traces)
+        chosen, dropped = teacher_targets(items, store.root, trace_rule, max_traces, teacher)
         items = [it for it in items if it.id in chosen]
         if not items:
             shutil.rmtree(tmp, ignore_errors=True)

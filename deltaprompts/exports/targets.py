@@ -39,18 +39,26 @@ def check_targets(targets: str, rule: str, max_traces: int) -> None:
         raise UserError(f"max_traces={max_traces} must be at least 1")
 
 
-def teacher_targets(items: list[Item], run_dir: Path, rule: str = "shortest",
-                    max_traces: int = 1) -> tuple[dict[str, list[Target]], int]:
+def teacher_targets(items: list[Item], run_dir: Path, rule: str = "shortest", max_traces: int = 1,
+                    teacher: str | None = None) -> tuple[dict[str, list[Target]], int]:
     """For each item, up to `max_traces` of the teacher's samples that scored 1 (picked by `rule`),
     their text exactly as the teacher wrote it (a `<think>` block included); and how many items had
     no correct sample (left out). Raises UserError when the run holds no teacher samples, or for
-    rule `logprob` when the samples carry no log-probs."""
+    rule `logprob` when the samples carry no log-probs, or when `teacher` (a model spec) is not the
+    model the samples came from."""
     scores = ScoreStore(run_dir)
     samples = scores.samples("teacher")
     if not samples:
         raise UserError(f"{run_dir} has no {ScoreStore.samples_file('teacher')}: score it first (a screened run "
                         "keeps the samples of the items it kept)")
     model = scores.meta().get("teacher")
+    if teacher is not None:
+        from deltaprompts.models.specs import load_backend
+
+        want = load_backend(teacher).identity
+        if want != model:
+            raise UserError(f"the teacher samples of {run_dir} come from {model}, not {want}: score the run with "
+                            f"--teacher {teacher} first (into a copy, or move scores/ away)")
     by_item: dict[str, list] = {}
     for s in samples.values():
         if s.score >= 1.0:

@@ -136,3 +136,9 @@ def _unscored(scored_run, tmp_path):
     run = tmp_path / "unscored"
     shutil.copytree(scored_run, run, ignore=shutil.ignore_patterns("scores"))
     return run
+
+
+def test_targets_from_another_teacher_are_refused(traced_run, tmp_path):
+    run, _ = traced_run  # its samples come from "hand:teacher"
+    with pytest.raises(UserError, match=r"come from hand:teacher, not .*score the run with --teacher sim:t"):
+        export_run(run, "messages", tmp_path / "o", targets="teacher", teacher="sim:t?skill=0.9")
