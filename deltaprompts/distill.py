@@ -3,8 +3,8 @@ responses) or on-policy (DistillationTrainer: generalised JSD to the teacher on 
 
 Any pair of local transformers folders works (`hf:PATH`, and `toy:teacher` / `toy:student`, which
 resolve to the shipped toy folders). Needs the `distill` extra (trl, peft, accelerate). Why the
-on-policy mode uses TRL's DistillationTrainer and not GKDTrainer, and what `--lmbda` < 1 would need:
-docs/distillation.md.
+on-policy mode uses TRL's DistillationTrainer (with GKD's λ added: `MixedDistillation`) and not
+GKDTrainer: docs/distillation.md.
 """
 
 from __future__ import annotations
@@ -68,10 +68,6 @@ def check_config(cfg: DistillConfig) -> None:
         raise UserError(f"--beta {cfg.beta} must be in [0, 1] (0 forward KL, 0.5 JSD, 1 reverse KL)")
     if not 0 <= cfg.lmbda <= 1:
         raise UserError(f"--lmbda {cfg.lmbda} must be in [0, 1]")
-    if cfg.mode == "on-policy" and cfg.lmbda != 1.0:
-        raise UserError(f"--lmbda {cfg.lmbda}: only 1.0 (fully on-policy) works with vision models: TRL's GKDTrainer, "
-                        "the trainer that mixes in off-policy batches, drops the images (docs/distillation.md); "
-                        "train off-policy first (--mode off-policy), then on-policy")
 
 
 def model_dir(spec: str) -> Path:
@@ -136,8 +132,44 @@ def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: st
     return out, f"{cfg.k} fresh teacher samples per item"
 
 
-def _dataset(run_dir: Path | str, rows: Sequence[tuple[Item, str | None]], fmt: str) -> Any:
-    """A datasets.Dataset in TRL's conversational prompt(-completion) form, the image in `images`."""
+def mixed_trainer(trl: Any) -> type:
+    """TRL's DistillationTrainer with GKD's λ for vision models: with probability 1 − λ (a seeded draw
+    per generation batch) the batch's completions are the teacher's verified responses (the rows'
+    `given` text) instead of the student's own samples; the generalised JSD (β) to the teacher is
+    then taken on those tokens, exactly as on the student's. TRL 1.16's GKDTrainer, which mixes the
+    two, passes no images to a vision model (docs/distillation.md)."""
+    import random
+
+    class MixedDistillation(trl.DistillationTrainer):
+        def __init__(self, *args: Any, lmbda: float = 1.0, mix_seed: int = 0, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self.lmbda, self._draw, self._given = lmbda, random.Random(mix_seed), None
+            self.batches = {"on_policy": 0, "teacher": 0}
+
+        def _generate_and_score_completions(self, inputs: Any) -> Any:
+            self._given = [x.get("given") for x in inputs]
+            try:
+                return super()._generate_and_score_completions(inputs)
+            finally:
+                self._given = None
+
+        def _generate_single_turn(self, prompt_ids: Any, images: Any, multimodal_fields: Any,
+                                  has_tool_images: bool = False) -> Any:
+            given = self._given
+            if self.lmbda < 1.0 and given and all(g is not None for g in given) and self._draw.random() >= self.lmbda:
+                self.batches["teacher"] += 1
+                tok = getattr(self.processing_class, "tokenizer", self.processing_class)
+                return [tok(g, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for g in given]
+            self.batches["on_policy"] += 1
+            return super()._generate_single_turn(prompt_ids, images, multimodal_fields, has_tool_images)
+
+    return MixedDistillation
+
+
+def _dataset(run_dir: Path | str, rows: Sequence[tuple[Item, str | None]], fmt: str,
+             given: dict[str, str] | None = None) -> Any:
+    """A datasets.Dataset in TRL's conversational prompt(-completion) form, the image in `images`;
+    with `given`, each row also holds the teacher's response of its item (or None) for GKD's mixing."""
     from datasets import Dataset
     from PIL import Image
 
@@ -147,6 +179,8 @@ def _dataset(run_dir: Path | str, rows: Sequence[tuple[Item, str | None]], fmt: 
             rec: dict[str, Any] = {"prompt": prompt_messages(it, fmt), "images": [im.convert("RGB")]}
         if answer is not None:
             rec["completion"] = [{"role": "assistant", "content": [{"type": "text", "text": answer}]}]
+        if given is not None:
+            rec["given"] = given.get(it.id)
         recs.append(rec)
     return Dataset.from_list(recs)
 
@@ -198,12 +232,20 @@ def _trainer(cfg: DistillConfig, run_dir: Path | str, items: Sequence[Item], tea
     if processor.tokenizer.get_vocab() != t_proc.tokenizer.get_vocab():
         raise UserError("on-policy distillation compares token distributions: teacher and student need the same "
                         "tokenizer vocabulary")
+    given: dict[str, str] | None = None
     report["data"] = {"source": "student samples", "items": len(items)}
+    if cfg.lmbda < 1.0:  # GKD: a share 1 - λ of the batches trains on the teacher's own verified responses
+        rows, source = teacher_answers(run_dir, items, teacher_spec, cfg)
+        given = {}
+        for it, text in rows:
+            given.setdefault(it.id, text)
+        report["data"] = {"source": f"student samples (λ = {cfg.lmbda}) and {source}", "items": len(items),
+                          "items_with_teacher_response": len(given)}
     args = trl.DistillationConfig(**_args(cfg, work, beta=cfg.beta, temperature=cfg.temperature, top_k=0, top_p=1.0,
                                           max_completion_length=cfg.max_new_tokens))
-    return trl.DistillationTrainer(model=student, teacher_model=teacher, args=args, processing_class=processor,
-                                   train_dataset=_dataset(run_dir, [(it, None) for it in items], cfg.prompt_format),
-                                   peft_config=peft_config)
+    return mixed_trainer(trl)(model=student, teacher_model=teacher, args=args, processing_class=processor,
+                              train_dataset=_dataset(run_dir, [(it, None) for it in items], cfg.prompt_format, given),
+                              peft_config=peft_config, lmbda=cfg.lmbda, mix_seed=cfg.seed)
 
 
 def _select(run_dir: Path | str, item_ids: Sequence[str] | None) -> list[Item]:
@@ -266,12 +308,14 @@ def distill(run_dir: Path | str, teacher_spec: str, student_spec: str, out_dir: 
 
     with tempfile.TemporaryDirectory(prefix="distill-") as work:
         trainer = _trainer(cfg, run_dir, items, teacher_spec, student, processor, work, report)
-        report["trainer"] = type(trainer).__name__
+        report["trainer"] = "SFTTrainer" if cfg.mode == "off-policy" else "DistillationTrainer"
         trainer.remove_callback(PrinterCallback)  # without tqdm, transformers prints every log dict
         trainer.add_callback(_Log())
         t1 = time.time()
         trainer.train()
         t2 = time.time()
+    if hasattr(trainer, "batches"):  # on-policy: how many generation batches were the student's, the teacher's
+        report["batches"] = dict(trainer.batches)
     student = trainer.model
     if cfg.lora_r:
         student = student.merge_and_unload()

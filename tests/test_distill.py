@@ -73,6 +73,21 @@ def test_distill_trains_and_saves_a_student_that_answers(mode, scene_run, tmp_pa
     assert isinstance(answers[0][0].text, str)
 
 
+def test_gkd_lambda_mixes_teacher_responses_into_on_policy_batches(scene_run, tmp_path):
+    """λ < 1: a seeded share of the generation batches trains on the teacher's verified responses
+    (images included), the rest on the student's own samples; the loss moves."""
+    from deltaprompts.distill import DistillConfig, distill
+
+    run = _scored_copy(scene_run, tmp_path)
+    cfg = DistillConfig(mode="on-policy", lmbda=0.5, steps=8, batch=2, k=2, max_new_tokens=4, lr=1e-3, warmup=0)
+    rep = distill(run, TEACHER, STUDENT, tmp_path / "out", cfg)
+    assert rep["batches"]["teacher"] > 0 and rep["batches"]["on_policy"] > 0
+    assert sum(rep["batches"].values()) >= 8 and len(set(rep["losses"])) > 1
+    assert rep["data"]["items_with_teacher_response"] == len(list(RunStore(run).iter_items()))
+    again = distill(run, TEACHER, STUDENT, tmp_path / "again", cfg)
+    assert again["batches"] == rep["batches"]  # the draws are seeded
+
+
 def test_lora_adapters_are_merged_into_the_saved_student(scene_run, tmp_path):
     from deltaprompts.distill import DistillConfig, distill
     from deltaprompts.models.specs import load_backend
@@ -95,8 +110,8 @@ def test_distill_refuses_bad_input(scene_run, tmp_path):
         distill(scene_run, "sim:teacher", STUDENT, tmp_path / "c", DistillConfig(mode="on-policy"))
     with pytest.raises(UserError, match="--beta"):
         distill(scene_run, TEACHER, STUDENT, tmp_path / "d", DistillConfig(mode="on-policy", beta=2.0))
-    with pytest.raises(UserError, match="drops the images"):
-        distill(scene_run, TEACHER, STUDENT, tmp_path / "e", DistillConfig(mode="on-policy", lmbda=0.5))
+    with pytest.raises(UserError, match="--lmbda"):
+        distill(scene_run, TEACHER, STUDENT, tmp_path / "e", DistillConfig(mode="on-policy", lmbda=1.5))
 
 
 def test_cli_distill(scene_run, tmp_path):
