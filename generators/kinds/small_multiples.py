@@ -32,8 +32,9 @@ PANEL_MARK = Knob("panel_mark", "choice", "random", "each panel a line (points o
                   choices=("random", "line", "bar"), difficulty="none")
 Y_AXES = Knob("y_axes", "choice", "random", "one y scale for every panel, or each panel its own",
               choices=("random", "shared", "independent"), difficulty="independent is harder to compare across panels")
-REFERENCE = Knob("reference", "choice", "random", "a dashed reference line in every panel: a target (one value), "
-                 "each panel's average, or none", choices=("random", "none", "target", "average"), difficulty="none")
+REFERENCE = Knob("reference", "choice", "random", "a dashed reference line in every panel: a target (one value; "
+                 "each panel's average when no target sits clear of the values), each panel's average, or none",
+                 choices=("random", "none", "target", "average"), difficulty="none")
 GRID = Knob("grid", "choice", "random", "horizontal gridlines in the panels", choices=("random", "on", "off"),
             difficulty="off is harder (values read against the ticks alone)")
 
@@ -113,8 +114,11 @@ class SmallMultiples(ChartKind):
         spans = [max(s.values) - min(s.values) for s in data.series] if not shared else [max(allv) - min(allv)]
         if reference == "target":
             t = nice_target(rng, allv, (0.05 if shared else 0.1) * min(spans), dec)
-            refs = None if t is None else [t] * len(data.series)
-        elif reference == "average":
+            if t is None:  # no target sits clear of every value: each panel's average instead (the Facts say so)
+                reference = "average"
+            else:
+                refs = [t] * len(data.series)
+        if reference == "average":
             refs = []
             for s in data.series:  # keep every point clear of its panel's average line
                 for _ in range(3):
