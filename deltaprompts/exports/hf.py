@@ -14,14 +14,16 @@ from deltaprompts.exports.targets import Target
 from deltaprompts.records import Item
 from deltaprompts.store import atomic_write, confined
 
-_CARD = """---
+#: the head of a dataset card telling `datasets.load_dataset(folder)` where each split's shards lie
+CARD_CONFIGS = """---
 configs:
 - config_name: default
   data_files:
   - split: {split}
     path: data/{split}-*.parquet
 ---
-# {name}
+"""
+_CARD = CARD_CONFIGS + """# {name}
 
 Exported by deltaprompts from `{source}` ({items} items, split `{split}`, prompt format `{fmt}`).
 Columns: id, image, question, answer, answer_type, options (JSON or null), tolerance (relative) and

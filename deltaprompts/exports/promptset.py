@@ -9,18 +9,11 @@ from typing import Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.exports import ExportOptions, export_format
-from deltaprompts.exports.hf import datasets_module, write_rows
+from deltaprompts.exports.hf import CARD_CONFIGS, datasets_module, write_rows
 from deltaprompts.records import Item
 from deltaprompts.store import ScoreStore, atomic_write
 
-_CARD = """---
-configs:
-- config_name: default
-  data_files:
-  - split: {split}
-    path: data/{split}-*.parquet
----
-# {name}: a DeltaPrompts prompt set
+_CARD = CARD_CONFIGS + """# {name}: a DeltaPrompts prompt set
 
 {items} prompts from `{source}`, each scored by sampling a teacher ({teacher}) and a student
 ({student}) {k} times: `delta` is the {metric} divergence of their answer distributions (plug-in,
