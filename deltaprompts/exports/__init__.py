@@ -59,7 +59,7 @@ empty folder `out`; return the files written, relative to `out` (images under im
 EXPORTS: Registry[ExportFn] = Registry(
     "export format", entry_point_group="deltaprompts.exports",
     modules=("deltaprompts.exports.hf", "deltaprompts.exports.chat", "deltaprompts.exports.lmms_eval",
-             "deltaprompts.exports.promptset"),
+             "deltaprompts.exports.promptset", "deltaprompts.exports.vlmevalkit"),
 )
 
 
@@ -80,6 +80,8 @@ class ExportSummary(BaseModel):
     prompt_format: str
     files: list[str] = Field(description="Files written, relative to `out` (images not listed).")
     images: int = Field(0, description="Images copied (hard-linked) under out/images.")
+    image_files: list[str] = Field(default_factory=list, description="The images under out/images, relative to "
+                                   "`out`: with `files`, every file the export wrote (export.json aside).")
     targets: str = Field("answer", description="What the assistant turns are: the answer, or teacher responses.")
     trace_rule: str | None = Field(None, description="How teacher responses were picked (teacher targets).")
     examples: int = Field(0, description="Training examples written (several per item with --max-traces > 1).")
@@ -209,7 +211,8 @@ def export_run(
         summary = ExportSummary(format=fmt, out=str(out), source=str(store.root.resolve()), split=split,
                                 hf_split=hf_split, items=len(items), prompt_format=prompt_format,
                                 files=sorted(f for f in files if not f.startswith("images/")),
-                                images=sum(f.startswith("images/") for f in files), targets=targets,
+                                images=sum(f.startswith("images/") for f in files),
+                                image_files=sorted(f for f in files if f.startswith("images/")), targets=targets,
                                 trace_rule=trace_rule if targets == "teacher" else None,
                                 examples=sum(len(chosen[it.id]) for it in items) if chosen else len(items),
                                 no_correct_trace=dropped)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from deltaprompts.errors import UserError
 from deltaprompts.exports import ExportOptions, export_format
 from deltaprompts.records import Item
 from deltaprompts.store import atomic_write
@@ -40,6 +41,28 @@ def sharegpt_record(item: Item, question: str, target: str) -> dict[str, Any]:
             "images": [item.image.path]}
 
 
+def write_messages_parquet(records: list[dict[str, Any]], out: Path, split: str) -> str:
+    """The chat examples as `data/<split>-00000-of-00001.parquet`, images embedded through the
+    `datasets.Image` feature, so the dataset loads from any working directory and after the folder
+    moves (messages.jsonl's paths are relative to the folder); return its path, relative to `out`.
+
+    Raises UserError when `datasets` (the `export` extra) is missing.
+    """
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("the messages export writes a parquet copy with `datasets`: pip install 'deltaprompts[export]'") \
+            from None
+    rows = [{"id": r["id"], "messages": r["messages"],
+             "images": [{"bytes": (out / p).read_bytes(), "path": Path(p).name} for p in r["images"]]} for r in records]
+    listed = getattr(datasets, "List", datasets.Sequence)  # List since datasets 4
+    ds = datasets.Dataset.from_list(rows).cast_column("images", listed(datasets.Image()))
+    name = f"data/{split}-00000-of-00001.parquet"
+    (out / "data").mkdir(exist_ok=True)
+    ds.to_parquet(str(out / name))
+    return name
+
+
 RECORDS = {"llava": llava_record, "messages": messages_record, "sharegpt": sharegpt_record}
 
 
@@ -70,7 +93,7 @@ def write_chat(items: list[Item], options: ExportOptions, out: Path, fmt: str) -
             images.add(it.image.path)
     if fmt == "messages":
         atomic_write(out / MESSAGES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        return [MESSAGES_FILE, *sorted(images)]
+        return [MESSAGES_FILE, write_messages_parquet(records, out, options.split), *sorted(images)]
     name = LLAVA_FILE if fmt == "llava" else SHAREGPT_FILE
     atomic_write(out / name, "[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
     if fmt == "llava":
@@ -90,7 +113,8 @@ def export_llava(items: list[Item], deltas: dict[str, Any], out: Path, options: 
 
 @export_format("messages")
 def export_messages(items: list[Item], deltas: dict[str, Any], out: Path, options: ExportOptions) -> list[str]:
-    """The `messages` format: messages.jsonl (OpenAI / TRL chat form) and the images."""
+    """The `messages` format: messages.jsonl (OpenAI / TRL chat form), the images, and the same examples
+    with the images embedded in data/<split>-00000-of-00001.parquet (loads from anywhere)."""
     return write_chat(items, options, out, "messages")
 
 
