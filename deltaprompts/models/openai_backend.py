@@ -25,7 +25,7 @@ from deltaprompts.rng import derive_seed
 # adds server-side latency. A laptop Ollama may want ?concurrency=4.
 DEFAULT_CONCURRENCY = 128
 POOL = 16  # connections per SDK client (used only behind a proxy)
-FORM = "openai:MODEL@BASE_URL[?api_key_env=NAME&concurrency=128]"
+FORM = "openai:MODEL@BASE_URL[,BASE_URL...][?api_key_env=NAME&concurrency=128]"
 OPTIONS = {"api_key_env": str, "concurrency": int, "timeout": float, "retries": int, "backoff": float,
            "max_backoff": float, "max_pixels": int, "rps": float}
 
@@ -338,14 +338,23 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def parse_spec(rest: str) -> OpenAIBackend:
-    """Build the backend of `MODEL@BASE_URL[?options]`; raises UserError showing the form."""
+def parse_spec(rest: str) -> Any:
+    """Build the backend of `MODEL@BASE_URL[,BASE_URL...][?options]` (several URLs: a
+    models.servers.ServerPool of one backend each, `concurrency` per server); raises UserError
+    showing the form."""
     main, options = split_options(rest, OPTIONS, FORM)
     model, sep, base_url = main.partition("@")
     if not sep or not model or not base_url:
         raise UserError(f"openai model spec {rest!r} needs MODEL@BASE_URL, e.g. "
                         f"openai:Qwen2-VL-7B@http://localhost:8000/v1 (form: {FORM})")
-    return OpenAIBackend(model, base_url, **options)
+    urls = [u.strip() for u in base_url.split(",")]
+    if len(urls) == 1:
+        return OpenAIBackend(model, base_url, **options)
+    if any(not u for u in urls):
+        raise UserError(f"openai model spec {rest!r}: an empty server URL in the list (form: {FORM})")
+    from deltaprompts.models.servers import ServerPool
+
+    return ServerPool([OpenAIBackend(model, u, **options) for u in urls])
 
 
 scheme("openai", FORM)(parse_spec)
