@@ -70,6 +70,11 @@ BUILTIN_MODULES = (
     "deltaprompts.generators.charts",
     "deltaprompts.generators.documents",
     "deltaprompts.generators.scenes",
+    "deltaprompts.generators.dials",
+    "deltaprompts.generators.graphs",
+    "deltaprompts.generators.maze",
+    "deltaprompts.generators.venn",
+    "deltaprompts.generators.symbol_grid",
 )
 FAMILIES: Registry[type[Generator]] = Registry(
     "family", entry_point_group="deltaprompts.generators", modules=BUILTIN_MODULES
