@@ -7,16 +7,18 @@ written do not depend on the worker count, the shard order, or an interruption a
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from importlib import metadata
 from multiprocessing import get_context
@@ -27,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 import deltaprompts
-from deltaprompts.errors import LayoutError, ProgramError, UnknownNameError, UserError
+from deltaprompts.errors import DeltaError, LayoutError, ProgramError, UnknownNameError, UserError
 from deltaprompts.generators.base import FAMILIES, Generator, Rendered
 from deltaprompts.knobs import resolve_knobs
 from deltaprompts.questions import QuestionTemplate, load_templates, make_question, ops_count, templates_for
@@ -334,12 +336,18 @@ def versions() -> dict[str, str]:
 
 
 def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: bool = False, overwrite: bool = False,
-             command: str = "", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+             command: str = "", progress: Callable[[int, int], None] | None = None, executor: str = "local",
+             ray_address: str | None = None) -> dict[str, Any]:
     """Write a run directory for `cfg` at `out`; return its manifest.
 
-    `progress(items_done, items_total)` is called as shards finish. Raises UserError for a
-    non-empty `out` without resume/overwrite, or a --resume whose config differs.
+    `executor` runs the shards: "local" (a process pool of `workers`) or "ray" (Ray tasks on the
+    cluster at `ray_address` or $RAY_ADDRESS, else a local one of `workers` CPUs); the bytes
+    written are the same. `progress(items_done, items_total)` is called as shards finish. Raises
+    UnknownNameError for another executor, UserError for a non-empty `out` without
+    resume/overwrite, a --resume whose config differs, or "ray" without Ray installed.
     """
+    if executor not in _EXECUTORS:
+        raise UnknownNameError("executor", executor, _EXECUTORS)
     load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before `out` or a worker is made
     check_user_inputs(cfg)
     store = RunStore(out)
@@ -358,27 +366,101 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     t0 = time.perf_counter()
     if progress:
         progress(done_items, cfg.n)
+    # closing: an error here (or in progress) stops the executor's tasks before it propagates
+    with contextlib.closing(_EXECUTORS[executor](cfg, str(store.root.resolve()), todo, workers, ray_address)) as shards:
+        for stats in shards:
+            done_items += stats.items
+            if progress:
+                progress(done_items, cfg.n)
+    return finalize(store, cfg, manifest | ({"started": old["started"]} if old else {}), time.perf_counter() - t0)
+
+
+def _local_shards(cfg: GenerateConfig, root: str, todo: Iterator[int], workers: int,
+                  _address: str | None) -> Iterator[ShardStats]:
+    """Run the shards `todo` in this process (one worker) or a process pool; yield each one's stats as it finishes."""
     head = list(itertools.islice(todo, 2))
     todo = itertools.chain(head, todo)
     if workers <= 1 or len(head) <= 1:
         for k in todo:
-            done_items += run_shard(cfg, k, str(store.root)).items
-            if progress:
-                progress(done_items, cfg.n)
-    else:
-        # spawn, not fork: a worker may own a browser (plotly) and must not inherit threads or locks.
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
-            # a few shards in flight per worker, not one future per shard of the run
-            futures = {pool.submit(run_shard, cfg, k, str(store.root)) for k in itertools.islice(todo, 2 * workers)}
-            while futures:
-                finished, futures = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    done_items += fut.result().items
-                futures |= {pool.submit(run_shard, cfg, k, str(store.root)) for k in itertools.islice(todo, len(finished))}
-                if progress:
-                    progress(done_items, cfg.n)
-    return finalize(store, cfg, manifest | ({"started": old["started"]} if old else {}), time.perf_counter() - t0)
+            yield run_shard(cfg, k, root)
+        return
+    # spawn, not fork: a worker may own a browser (plotly) and must not inherit threads or locks.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+        # a few shards in flight per worker, not one future per shard of the run
+        futures = {pool.submit(run_shard, cfg, k, root) for k in itertools.islice(todo, 2 * workers)}
+        while futures:
+            finished, futures = wait(futures, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                yield fut.result()
+            futures |= {pool.submit(run_shard, cfg, k, root) for k in itertools.islice(todo, len(finished))}
+
+
+def _ray_shards(cfg: GenerateConfig, root: str, todo: Iterator[int], workers: int,
+                address: str | None) -> Iterator[ShardStats]:
+    """Run the shards `todo` as Ray tasks; yield each one's stats as it finishes.
+
+    Connects to the cluster at `address` (or $RAY_ADDRESS), else starts a local one of `workers`
+    CPUs; a Ray already initialised in this process is used as it is. Only a connection or cluster
+    started here is shut down. `root` must be the same path on every node (a shared filesystem).
+    A DeltaError raised in a task is raised here as itself.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray needs Ray: pip install 'deltaprompts[ray]'") from None
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    started = not ray.is_initialized()
+    if started:
+        kwargs: dict[str, Any] = {"address": address} if address else {"num_cpus": workers, "include_dashboard": False}
+        ray.init(**kwargs, logging_level=logging.WARNING)
+    task = ray.remote(_ray_shard)
+    in_flight: list[Any] = []
+    try:
+        # a few shards in flight per CPU of the cluster, not one task per shard of the run
+        limit = 2 * max(1, int(ray.cluster_resources().get("CPU", workers)))
+        cfg_ref = ray.put(cfg)
+        in_flight = [task.remote(cfg_ref, k, root) for k in itertools.islice(todo, limit)]
+        while in_flight:
+            finished, in_flight = ray.wait(in_flight, num_returns=1)
+            result = ray.get(finished[0])
+            if isinstance(result, _TaskError):
+                raise result.rebuild() from None
+            yield result
+            in_flight += [task.remote(cfg_ref, k, root) for k in itertools.islice(todo, 1)]
+    finally:
+        for ref in in_flight:  # an error or an interrupt: leave no task of this run going on the cluster
+            with contextlib.suppress(Exception):  # a cluster already gone must not hide the error that ended the run
+                ray.cancel(ref)
+        if started:
+            ray.shutdown()
+
+
+class _TaskError:
+    """A DeltaError raised in a Ray task, sent back as a value: Ray pickles exceptions by their
+    constructor arguments, which those with their own __init__ (UnknownNameError, ProgramError) do
+    not survive. `rebuild()` makes the same class with the same message and attributes."""
+
+    def __init__(self, e: DeltaError):
+        self.cls, self.args, self.state = type(e), e.args, dict(vars(e))
+
+    def rebuild(self) -> DeltaError:
+        e = self.cls.__new__(self.cls)
+        e.args = self.args
+        vars(e).update(self.state)
+        return e
+
+
+def _ray_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats | _TaskError:
+    """run_shard in a Ray task; a DeltaError comes back as a _TaskError (any other error as Ray raises it)."""
+    try:
+        return run_shard(cfg, k, root)
+    except DeltaError as e:
+        return _TaskError(e)
+
+
+_EXECUTORS: dict[str, Callable[[GenerateConfig, str, Iterator[int], int, str | None], Iterator[ShardStats]]] = {
+    "local": _local_shards, "ray": _ray_shards}
 
 
 def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:

@@ -36,7 +36,13 @@ def generate(
     domain: Optional[list[str]] = typer.Option(None, "--domain", "-d", help="chart, document, scene (comma-separated)."),
     n: int = typer.Option(..., "--n", "-n", min=1, help="Number of items (questions) to write."),
     seed: int = typer.Option(0, help="Run seed; item i depends only on (seed, family, index, knobs, version)."),
-    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Render processes."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="Render processes (with --executor ray and no "
+                                "cluster address: the CPUs of the local Ray cluster)."),
+    executor: str = typer.Option("local", "--executor", help="Where shards run: local (a process pool) or ray "
+                                 "(Ray tasks; the same bytes). Needs deltaprompts[ray]."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster to run on (default: "
+                                              "$RAY_ADDRESS, else a local cluster of --workers CPUs); --out must "
+                                              "be on a filesystem every node shares."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory to write."),
     knob: Optional[list[str]] = typer.Option(None, "--knob", "-k", help="name=value or family:name=value; repeatable."),
     questions_per_image: int = typer.Option(1, "--questions-per-image", min=1, max=20),
@@ -62,6 +68,10 @@ def generate(
     from deltaprompts.knobs import parse_knob_args
 
     check_out_dir(out_dir)
+    if ray_address and executor != "ray":
+        from deltaprompts.errors import UserError
+
+        raise UserError("--ray-address is the cluster of --executor ray; add --executor ray, or drop --ray-address")
     table = None
     if data is not None:
         from deltaprompts.errors import UserError
@@ -84,7 +94,7 @@ def generate(
     command = _reproduce_command(cfg, workers, out_dir, balance_ratio)
     with _progress_bar(cfg.n, quiet) as progress:
         manifest = run(cfg, out_dir, workers=workers, resume=resume, overwrite=overwrite, command=command,
-                       progress=progress)
+                       progress=progress, executor=executor, ray_address=ray_address)
     c = manifest["counts"]
     out.print(f"wrote {c['items']} items over {c['images']} images to {out_dir} "
               f"({len(c['question_families'])} question families)")
