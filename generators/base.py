@@ -75,6 +75,7 @@ BUILTIN_MODULES = (
     "deltaprompts.generators.maze",
     "deltaprompts.generators.venn",
     "deltaprompts.generators.symbol_grid",
+    "deltaprompts.generators.geometry",
 )
 FAMILIES: Registry[type[Generator]] = Registry(
     "family", entry_point_group="deltaprompts.generators", modules=BUILTIN_MODULES
