@@ -217,6 +217,11 @@ class ChartKind:
         """The legend's handles and labels (default: one per series, as drawn)."""
         return d.ax.get_legend_handles_labels()
 
+    def laid_out_texts(self, d: Drawn, data: ChartData) -> list[tuple[Any, str]]:
+        """(text, role) of texts that exist only once the figure is laid out (a second axis's tick
+        labels), read after layout; default none."""
+        return []
+
     def legend_kwargs(self, data: ChartData) -> dict[str, Any]:
         """Extra keyword arguments of the legend (a title, row spacing for big handles); default none."""
         return {}

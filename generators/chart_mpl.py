@@ -308,6 +308,7 @@ def collect_texts(d: Drawn, data: ChartData, height: int) -> list[TextSpan]:
     found += [(t, kind_of(data.chart_type).category_text_role) for t in d.category_texts]
     found += [(t, f"field:{name}") for t, name in d.field_texts]
     found += list(d.other_texts)
+    found += kind_of(data.chart_type).laid_out_texts(d, data)
     found += [(t, "legend") for t in (d.legend.get_texts() if d.legend is not None else [])]
     found += [(t, "value_label") for t, _ in d.value_texts]
     return [TextSpan(text=" ".join(t.get_text().split()), box=image_box(t.get_window_extent(), height), role=role)

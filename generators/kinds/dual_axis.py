@@ -138,7 +138,7 @@ class DualAxis(ChartKind):
         sec.spines["right"].set_visible("right" in theme["spines"] or st.theme == "minimal")
         sec.spines["right"].set_color(line.color)
         sec.set_ylabel(data.extra["right_label"], fontsize=st.font_size * 1.05, color=line.color)
-        d.right_axis = sec  # type: ignore[attr-defined]  # read back by facts_extra
+        d.extras["right_axis"] = sec  # read back by laid_out_texts and facts_extra
 
     def legend_entries(self, d: Drawn, data: ChartData) -> tuple[list[Any], list[str]]:
         # the shared decoration paints the left axis in the theme's text colour; the legend is drawn
@@ -160,18 +160,22 @@ class DualAxis(ChartKind):
         return {"bar_noun": data.value_noun, "line_noun": data.extra.get("right_noun", ""), "line_unit": unit,
                 "line_unit_suffix": "" if not unit else ("%" if unit == "%" else f" {unit}")}
 
-    def facts_extra(self, d: Drawn, data: ChartData) -> dict[str, Any]:
-        sec, h = d.right_axis, data.style.height_px  # type: ignore[attr-defined]
+    def laid_out_texts(self, d: Drawn, data: ChartData) -> list[tuple[Any, str]]:
+        """The right axis's tick labels and its label, in the Facts' texts (so the legibility checks
+        and text_overlaps see them)."""
+        sec = d.extras["right_axis"]
         lo, hi = sorted(map(float, sec.yaxis.get_view_interval()))
         eps = (hi - lo) * 1e-9
         locs = sec.yaxis.get_majorticklocs()
-        ticks = [float(t) for t in locs if lo - eps <= t <= hi + eps]
         labels = [t.label2 for loc, t in zip(locs, sec.yaxis.get_major_ticks(len(locs))) if lo - eps <= loc <= hi + eps]
-        texts = [{"text": t.get_text(), "box": image_box(t.get_window_extent(), h), "role": "y2_tick"}
-                 for t in labels if t.get_visible() and t.get_text()]
-        texts.append({"text": sec.yaxis.label.get_text(), "box": image_box(sec.yaxis.label.get_window_extent(), h),
-                      "role": "y2_label"})
+        return [(t, "y2_tick") for t in labels if t.get_visible()] + [(sec.yaxis.label, "y2_label")]
+
+    def facts_extra(self, d: Drawn, data: ChartData) -> dict[str, Any]:
+        sec, h = d.extras["right_axis"], data.style.height_px
+        lo, hi = sorted(map(float, sec.yaxis.get_view_interval()))
+        eps = (hi - lo) * 1e-9
+        ticks = [float(t) for t in sec.yaxis.get_majorticklocs() if lo - eps <= t <= hi + eps]
         return {"axes": {"right": {"axis": "y", "range": [lo, hi], "ticks": ticks,
                                    "box": image_box(d.ax.get_window_extent(), h)}},
                 "entity_reads": {m.id: {"value": "right"} for m in d.marks if m.series == 1},
-                "right_axis_texts": texts, "line_span": data.extra["line_span"]}
+                "line_span": data.extra["line_span"]}

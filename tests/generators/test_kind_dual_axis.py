@@ -45,12 +45,13 @@ def test_marks_have_their_colour_and_sit_on_their_own_axis(renders):
                 assert centre_colour(img, e.box) == want, e.id
                 assert (y0 + y1) / 2 == pytest.approx(y_pixel(e.attrs["value"], right["range"], box), abs=1.0)
         assert len(right["ticks"]) >= 2
-        texts = r.facts.extra["right_axis_texts"]
-        assert all(t["box"][2] <= r.facts.width + 0.5 for t in texts)  # the right-hand axis is inside the image
+        texts = [t for t in r.facts.texts if t.role in ("y2_tick", "y2_label")]
+        assert len(texts) >= 3 and {t.role for t in texts} == {"y2_tick", "y2_label"}
+        assert all(t.box[2] <= r.facts.width + 0.5 for t in texts)  # the right-hand axis is inside the image
         d = build_figure(data)  # each axis's labels take its series' colour
         assert to_hex(d.ax.yaxis.label.get_color()) == data.series[0].color
         assert {to_hex(t.get_color()) for t in d.ax.get_yticklabels()} == {data.series[0].color}
-        assert to_hex(d.right_axis.yaxis.label.get_color()) == data.series[1].color
+        assert to_hex(d.extras["right_axis"].yaxis.label.get_color()) == data.series[1].color
         d.fig.clear()
 
 
