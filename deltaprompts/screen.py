@@ -19,6 +19,7 @@ from deltaprompts.divergence.records import DEFAULT_RULE, KEEP_RULES, Delta, Fam
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
 from deltaprompts.report import delta_histograms
+from deltaprompts.review_log import rejected
 from deltaprompts.store import RunStore, ScoreStore, atomic_write
 
 
@@ -123,6 +124,7 @@ def screen_run(
     meta = ScoreStore(src).meta()
     metric = _check_metric(metric or meta.get("metric", "tv"), deltas, src)
     items = list(source.iter_items())
+    refused = rejected(src)  # review.jsonl: items a person rejected are dropped whatever their Δ
     kept: list[Item] = []
     dropped: Counter = Counter()
     values: dict[str, list[float]] = {}
@@ -133,7 +135,7 @@ def screen_run(
             continue
         values.setdefault(item.family, []).append(shown_delta(d, rule, metric))
         fam.setdefault(item.family, []).append(d)
-        decision = d.decide(rule, metric, min_delta, min_teacher_acc)
+        decision = "rejected_in_review" if item.id in refused else d.decide(rule, metric, min_delta, min_teacher_acc)
         if decision == "kept":
             kept.append(item)
         else:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deltaprompts.errors import UserError
 from deltaprompts.records import Item
+from deltaprompts.review_log import rejected
 from deltaprompts.rng import stable_int
 from deltaprompts.store import RunStore, atomic_write, confined
 
@@ -60,6 +61,7 @@ class SplitResult(BaseModel):
     train: list[str]
     eval: list[str]
     dropped: list[str] = Field(default_factory=list)
+    rejected: list[str] = Field(default_factory=list, description="Items left out: rejected in review (review.jsonl).")
 
     def summary(self) -> str:
         """A few lines for the terminal."""
@@ -68,7 +70,8 @@ class SplitResult(BaseModel):
         left = ", ".join(f"{r}={self.left_eval.get(r, 0)}" for r in REASONS)
         return (f"{c['items']} items: train {c['train']}, eval {c['eval']} ({c['eval'] / max(c['items'], 1):.1%}; "
                 f"target {self.config.eval_fraction:.1%})" + (f", dropped {c['dropped']}" if c["dropped"] else "")
-                + f"\ndrawn for eval {self.drawn_eval}; {verb} for sharing with train: {left}")
+                + f"\ndrawn for eval {self.drawn_eval}; {verb} for sharing with train: {left}"
+                + (f"\nleft out {len(self.rejected)} items rejected in review" if self.rejected else ""))
 
 
 # ------------------------------------------------------------------ near-duplicate keys
@@ -263,8 +266,10 @@ def split_run(run_dir: Path | str, cfg: SplitConfig | None = None) -> SplitResul
     cfg = cfg or SplitConfig()
     store = RunStore(run_dir)
     store.read_manifest()
-    items = list(store.iter_items())
-    result = split_items(items, store.root, cfg)
+    everything = list(store.iter_items())
+    refused = rejected(store.root) & {it.id for it in everything}  # review.jsonl: these go to neither side
+    result = split_items([it for it in everything if it.id not in refused], store.root, cfg)
+    result = result.model_copy(update={"rejected": sorted(refused)})
     atomic_write(store.root / SPLIT_FILE, result.model_dump_json(indent=1) + "\n")
     return result
 
@@ -293,7 +298,7 @@ def select(items: list[Item], run_dir: Path | str, split: str) -> list[Item]:
     if split == "all":
         return items
     result = read_split(run_dir)
-    listed = set(result.train) | set(result.eval) | set(result.dropped)
+    listed = set(result.train) | set(result.eval) | set(result.dropped) | set(result.rejected)
     have = {it.id for it in items}
     if listed != have:
         raise UserError(f"{Path(run_dir) / SPLIT_FILE} does not match the run's items ({len(have - listed)} items "

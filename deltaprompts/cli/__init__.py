@@ -7,7 +7,7 @@ The shared parts live in `app.py`; each command module groups the commands of on
 from __future__ import annotations
 
 # each module registers its commands on `app` when imported, in the order `--help` lists them
-from deltaprompts.cli import data, scoring, export, pipeline, distill, lab  # noqa: F401, I001
+from deltaprompts.cli import data, scoring, export, review, pipeline, distill, lab  # noqa: F401, I001
 from deltaprompts.cli.app import app, main
 
 __all__ = ["app", "main"]

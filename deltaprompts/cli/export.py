@@ -45,6 +45,8 @@ def export(
                    teacher=teacher)
     out.print(f"exported {s.items} items ({s.split}, HF split {s.hf_split!r}, prompt format {s.prompt_format}) "
               f"as {s.format} to {s.out}: {', '.join(s.files)}" + (f" and {s.images} images" if s.images else ""))
+    if s.rejected_by_review:
+        out.print(f"left out {s.rejected_by_review} items rejected in review (review.jsonl)")
     if s.targets == "teacher":
         out.print(f"targets: {s.examples} teacher responses ({s.trace_rule}) for {s.items} items; "
                   f"{s.no_correct_trace} items left out (no correct response)")

@@ -86,6 +86,7 @@ class ExportSummary(BaseModel):
     trace_rule: str | None = Field(None, description="How teacher responses were picked (teacher targets).")
     examples: int = Field(0, description="Training examples written (several per item with --max-traces > 1).")
     no_correct_trace: int = Field(0, description="Items left out: the teacher was never right on them.")
+    rejected_by_review: int = Field(0, description="Items left out: rejected in review (review.jsonl).")
     deltaprompts: str = deltaprompts.__version__
 
 
@@ -177,6 +178,7 @@ def export_run(
     by `trace_rule`, up to `max_traces` per item; items the teacher never got right are left out
     and counted; `exports/targets.py`); `teacher`, a model spec, must be the model they came from.
     """
+    from deltaprompts.review_log import rejected
     from deltaprompts.split import select
 
     write = EXPORTS.get(fmt)
@@ -189,6 +191,9 @@ def export_run(
     store = RunStore(run_dir)
     store.read_manifest()
     items = select(list(store.iter_items()), store.root, split)
+    refused = rejected(store.root)
+    reviewed_out = sum(it.id in refused for it in items)
+    items = [it for it in items if it.id not in refused]
     if not items:
         raise UserError(f"nothing to export: the {split!r} side of {run_dir} has no items")
     out = Path(out)
@@ -215,7 +220,7 @@ def export_run(
                                 image_files=sorted(f for f in files if f.startswith("images/")), targets=targets,
                                 trace_rule=trace_rule if targets == "teacher" else None,
                                 examples=sum(len(chosen[it.id]) for it in items) if chosen else len(items),
-                                no_correct_trace=dropped)
+                                no_correct_trace=dropped, rejected_by_review=reviewed_out)
         atomic_write(tmp / MARKER, summary.model_dump_json(indent=1) + "\n")
         old = out.parent / f".{out.name}.old"
         if out.exists():  # moved aside, not deleted, until the new export is in place
