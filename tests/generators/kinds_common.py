@@ -43,6 +43,23 @@ def render_spec(family: str, seed: int, index: int, knobs: dict[str, Any] | None
     return spec, fam.render(spec)
 
 
+def renders_redrawn(gen: Any, knobs: dict[str, Any], seed: int, n: int, attempts: int = 5) -> tuple:
+    """(spec, rendered) of family indices 0..n-1, each drawn again (the next attempt) when its render
+    raises LayoutError, as generate does; an index that fails every attempt is left out."""
+    from deltaprompts.errors import LayoutError
+
+    out = []
+    for i in range(n):
+        for attempt in range(attempts):
+            spec = gen.sample(seed, i, knobs, attempt)
+            try:
+                out.append((spec, gen.render(spec)))
+                break
+            except LayoutError:
+                continue
+    return tuple(out)
+
+
 def render_knob_sets(family: str, knob_sets: Iterable[dict[str, Any]], seed: int = 5) -> list:
     """One (spec, rendered) pair per knob set, the i-th set drawn at index i of `seed`."""
     return [render_spec(family, seed, i, given) for i, given in enumerate(knob_sets)]

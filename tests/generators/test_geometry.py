@@ -11,10 +11,12 @@ import numpy as np
 from PIL import Image
 
 from deltaprompts import engine
-from deltaprompts.errors import LayoutError, ProgramError
+from deltaprompts.errors import ProgramError
 from deltaprompts.generators.geometry import SHAPES, Geometry, seg_box_dist
 from deltaprompts.questions import load_templates, make_question, templates_for
 from deltaprompts.records import Spec
+
+from tests.generators.kinds_common import renders_redrawn
 
 CASES = [{"shape": s} for s in SHAPES] + [{"rotate": False, "font_px": 20}, {"image_size": 320, "font_px": 12}]
 
@@ -23,16 +25,7 @@ CASES = [{"shape": s} for s in SHAPES] + [{"rotate": False, "font_px": 20}, {"im
 def _renders(case: int, n: int = 4) -> tuple:
     gen = Geometry()
     knobs = gen.resolve_knobs(CASES[case])
-    out = []
-    for i in range(n):
-        for attempt in range(5):
-            spec = gen.sample(3, i, knobs, attempt)
-            try:
-                out.append((spec, gen.render(spec)))
-                break
-            except LayoutError:
-                continue
-    return tuple(out)
+    return renders_redrawn(gen, knobs, 3, n)
 
 
 def _all():
@@ -141,11 +134,3 @@ def test_answers_use_printed_values():
     q = make_question(tpl, r.facts, np.random.default_rng(1))
     missing = next(e for e in r.facts.entities if "missing_angle" in e.attrs)
     assert q.value == missing.attrs["degrees"] and q.tolerance_source == "computed"
-
-
-def test_run_passes_checks(tmp_path):
-    from tests.generators.kinds_common import generate_run
-
-    items, report = generate_run("scene.geometry", tmp_path / "run", n=20)
-    assert len(items) == 20
-    assert report.ill_posed == 0, report.failed

@@ -90,11 +90,3 @@ def test_questions_execute():
             made.add(tpl.name)
     assert {"scene.symbol_grid_odd_row", "scene.symbol_grid_odd_col", "scene.symbol_grid_odd_property",
             "scene.symbol_grid_pattern_next"} <= made
-
-
-def test_run_passes_checks(tmp_path):
-    from tests.generators.kinds_common import generate_run
-
-    items, report = generate_run("scene.symbol_grid", tmp_path / "run", n=20)
-    assert len(items) == 20
-    assert report.ill_posed == 0, report.failed
