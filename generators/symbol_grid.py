@@ -64,7 +64,7 @@ class SymbolGrid(Generator):
 
     def sample_data(self, rng: np.random.Generator, knobs: dict[str, Any]) -> dict[str, Any]:
         """Draw a grid with one odd symbol, or a periodic sequence with four options."""
-        kn = self.resolve_knobs(knobs)
+        kn = knobs  # resolved by Generator.sample
         mode = choice(rng, ("odd", "pattern")) if kn["mode"] == "any" else kn["mode"]
         size = int(kn["image_size"])
         subtle = bool(kn["subtle"])

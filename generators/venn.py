@@ -156,7 +156,7 @@ class Venn(Generator):
 
     def sample_data(self, rng: np.random.Generator, knobs: dict[str, Any]) -> dict[str, Any]:
         """Draw the sets, the per-region contents and a text position inside each region."""
-        kn = self.resolve_knobs(knobs)
+        kn = knobs  # resolved by Generator.sample
         size, px = int(kn["image_size"]), int(kn["font_px"])
         n_sets = int(choice(rng, ("2", "3")) if kn["n_sets"] == "any" else kn["n_sets"])
         content = choice(rng, ("names", "counts")) if kn["content"] == "any" else kn["content"]
