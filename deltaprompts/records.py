@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 Scalar = Union[str, int, float, bool]
 Box = tuple[float, float, float, float]
 """A pixel box (x0, y0, x1, y1) in image coordinates: origin top-left, y down."""
+Point = tuple[float, float]
+Quad = tuple[Point, Point, Point, Point]
+"""Four corners (top-left, top-right, bottom-right, bottom-left of the text or mark as drawn) in image
+pixels: where a box lands after a geometric augmentation (deltaprompts.augment)."""
 
 Domain = Literal["chart", "document", "scene"]
 AnswerType = Literal[
@@ -50,8 +54,24 @@ def _finite(value: Any) -> Any:
 class Record(BaseModel):
     """Base of all records: strict about unknown fields, so a typo in a file is an error."""
 
+    #: fields left out of the JSON while they hold their default (see _leave_out_defaults)
+    optional_fields: ClassVar[tuple[str, ...]] = ()
+
     # a NaN or an infinity is written as null and could not be read back: refuse it where a record is built
     model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_defaults(self, handler: Any) -> Any:
+        """Fields named in `optional_fields` are written only when they differ from their default,
+        so a field added to a record leaves every record that does not use it byte-identical."""
+        out = handler(self)
+        names = type(self).optional_fields
+        if names and isinstance(out, dict):
+            fields = type(self).model_fields
+            for name in names:
+                if name in out and getattr(self, name) == fields[name].get_default(call_default_factory=True):
+                    del out[name]
+        return out
 
     def canonical_json(self) -> str:
         """JSON with sorted keys and no whitespace: the form hashed for ids."""
@@ -79,17 +99,27 @@ class Spec(Record):
 class Entity(Record):
     """One addressable thing the render shows: a bar, a line point, a wedge, a line item, a shape."""
 
+    optional_fields = ("image", "quad")
+
     id: str
     attrs: dict[str, Scalar]
     box: Box | None = None
+    image: int = Field(default=0, ge=0, description="Which of the item's images (page, frame) `box` lies on.")
+    quad: Quad | None = Field(default=None, description="The box's four corners after a geometric augmentation; "
+                              "`box` is then their bounding box.")
 
 
 class TextSpan(Record):
     """A text the render shows, where it shows it, and what it is (title, tick, value label, ...)."""
 
+    optional_fields = ("image", "quad")
+
     text: str
     box: Box
     role: str
+    image: int = Field(default=0, ge=0, description="Which of the item's images (page, frame) `box` lies on.")
+    quad: Quad | None = Field(default=None, description="The box's four corners after a geometric augmentation; "
+                              "`box` is then their bounding box.")
 
 
 def _as_json_shape(value: Any) -> Any:
@@ -103,10 +133,15 @@ def _as_json_shape(value: Any) -> Any:
 class Facts(Record):
     """Ground truth exposed by a render. Question programs run over `entities` and `fields`."""
 
+    optional_fields = ("image_sizes",)
+
     domain: Domain
     kind: str = Field(description="Chart type, document layout or scene kind.")
     width: int
     height: int
+    image_sizes: list[tuple[int, int]] = Field(default_factory=list, description="(width, height) of each image "
+                                               "of a multi-image item (pages, an image pair, frames), in order; "
+                                               "empty for one image, which is (width, height).")
     entities: list[Entity] = Field(default_factory=list)
     fields: dict[str, Scalar | None] = Field(default_factory=dict)
     texts: list[TextSpan] = Field(default_factory=list)
@@ -148,6 +183,8 @@ class Node(Record):
 class Question(Record):
     """A question: its wording, the program that answers it, and how answers are scored."""
 
+    optional_fields = ("locale",)
+
     text: str
     program: Node
     answer: str = Field(description="Ground truth as scored by deltaprompts.verifiers.score_answer.")
@@ -166,6 +203,8 @@ class Question(Record):
                                  "before deltaprompts 0.x; read as this).")
     template: str | None = Field(default=None, description="Template file and phrasing index, if templated.")
     source: Literal["template", "teacher", "external"] = "template"
+    locale: str | None = Field(default=None, description="The locale the answer is printed in (e.g. de_DE: "
+                               "1.035,00); the verifiers read numbers in it. None: English conventions.")
 
     _finite_value = field_validator("value", mode="after")(_finite)
 
@@ -180,19 +219,31 @@ class ImageRef(Record):
 
 
 class Item(Record):
-    """One dataset row: a rendered image, its Facts, and one question with a computed answer."""
+    """One dataset row: rendered image(s), their Facts, and one question with a computed answer.
+
+    Most items show one image. A multi-image item (document pages, an image pair, video frames) holds
+    its first image in `image` and the rest, in order, in `more_images`; `images` lists them all."""
+
+    optional_fields = ("more_images",)
 
     id: str
     family: str
     family_version: str
     spec: Spec
     image: ImageRef
+    more_images: list[ImageRef] = Field(default_factory=list, description="The second and later images of a "
+                                        "multi-image item, in order; empty for one image.")
     facts: Facts
     question: Question
     tags: dict[str, Any] = Field(default_factory=dict)
     provenance: dict[str, Any] = Field(default_factory=dict)
 
     _finite_meta = field_validator("tags", "provenance", mode="after")(_finite)
+
+    @property
+    def images(self) -> list[ImageRef]:
+        """Every image of the item, in the order a model sees them."""
+        return [self.image, *self.more_images]
 
     @staticmethod
     def make_id(spec: Spec, question: Question) -> str:
