@@ -19,10 +19,20 @@ from deltaprompts.rng import item_rng
 
 @dataclass(frozen=True)
 class Rendered:
-    """One render: PNG bytes (metadata-free) and the Facts it exposes."""
+    """One render: PNG bytes (metadata-free) and the Facts it exposes.
+
+    A multi-image render (document pages, an image pair, video frames) puts its first image in `png`
+    and the rest, in order, in `more_png`; its Facts list every image's size in `image_sizes` and say
+    on which image each box lies (`Entity.image`, `TextSpan.image`)."""
 
     png: bytes
     facts: Facts
+    more_png: tuple[bytes, ...] = ()
+
+    @property
+    def pngs(self) -> list[bytes]:
+        """Every image of the render, in order."""
+        return [self.png, *self.more_png]
 
 
 class Generator(ABC):
