@@ -91,10 +91,11 @@ def _trl() -> Any:
 
 
 def prompt_messages(item: Item, fmt: str) -> list[dict[str, Any]]:
-    """The user turn of an item: its image, then the question as score_run asks it."""
+    """The user turn of an item: its image(s), then the question as score_run asks it."""
     from deltaprompts.models.prompts import render_prompt
 
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": render_prompt(item.question, fmt)}]}]
+    parts = [{"type": "image"} for _ in item.images]
+    return [{"role": "user", "content": [*parts, {"type": "text", "text": render_prompt(item.question, fmt)}]}]
 
 
 def teacher_answers(run_dir: Path | str, items: Sequence[Item], teacher_spec: str, cfg: DistillConfig) -> tuple[list[tuple[Item, str]], str]:
@@ -175,8 +176,11 @@ def _dataset(run_dir: Path | str, rows: Sequence[tuple[Item, str | None]], fmt: 
 
     recs = []
     for it, answer in rows:
-        with Image.open(Path(run_dir) / it.image.path) as im:
-            rec: dict[str, Any] = {"prompt": prompt_messages(it, fmt), "images": [im.convert("RGB")]}
+        images = []
+        for ref in it.images:
+            with Image.open(Path(run_dir) / ref.path) as im:
+                images.append(im.convert("RGB"))
+        rec: dict[str, Any] = {"prompt": prompt_messages(it, fmt), "images": images}
         if answer is not None:
             rec["completion"] = [{"role": "assistant", "content": [{"type": "text", "text": answer}]}]
         if given is not None:

@@ -17,7 +17,8 @@ def _card(item: dict, rel_root: str) -> dict:
     tags = item["tags"]
     chips = [item["family"], tags.get("question_family", ""), q["answer_type"], f"{tags.get('steps', '?')} steps",
              *tags.get("skills", [])]
-    return {"family": item["family"], "img": f"{rel_root}/{item['image']['path']}", "id": item["id"],
+    more = [f"{rel_root}/{ref['path']}" for ref in item.get("more_images", [])]
+    return {"family": item["family"], "img": f"{rel_root}/{item['image']['path']}", "more": more, "id": item["id"],
             "text": q["text"], "answer": q["answer"], "chips": [str(c) for c in chips if c],
             "program": json.dumps(q["program"], indent=1), "facts": json.dumps(item["facts"], indent=1)}
 

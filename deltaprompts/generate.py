@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 import deltaprompts
-from deltaprompts.errors import DeltaError, LayoutError, ProgramError, UnknownNameError, UserError
+from deltaprompts.errors import DeltaError, LayoutError, ProgramError, RenderError, UnknownNameError, UserError
 from deltaprompts.generators.base import FAMILIES, Generator, Rendered
 from deltaprompts.knobs import resolve_knobs
 from deltaprompts.questions import QuestionTemplate, load_templates, make_question, ops_count, templates_for
@@ -153,6 +153,20 @@ def _plan(cfg: GenerateConfig, image_index: int) -> tuple[str, int]:
     return cfg.families[image_index % f], image_index // f
 
 
+def image_refs(spec: Spec, rendered: Rendered) -> list[ImageRef]:
+    """Where each image of a render is written, relative to the run: images/<family>/<spec key>.png, and
+    <spec key>-2.png, -3.png ... for the later images of a multi-image render."""
+    pngs = rendered.pngs
+    facts = rendered.facts
+    sizes = facts.image_sizes or [(facts.width, facts.height)]
+    if len(sizes) != len(pngs):
+        raise RenderError(f"{spec.family}: the render has {len(pngs)} images but its Facts list {len(sizes)} "
+                          "image sizes (Facts.image_sizes)")
+    stem = f"images/{spec.family}/{spec.key}"
+    return [ImageRef(path=f"{stem}.png" if n == 0 else f"{stem}-{n + 1}.png", sha256=hashlib.sha256(png).hexdigest(),
+                     width=int(w), height=int(h)) for n, (png, (w, h)) in enumerate(zip(pngs, sizes))]
+
+
 def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rendered: Rendered, spec: Spec,
                 want: int, attempt: int, rejects: Counter) -> list[Item]:
     """Up to `want` items with distinct, well-posed questions about one render.
@@ -165,8 +179,7 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
     if not usable:
         rejects["no_template"] += 1
         return []
-    image = ImageRef(path=f"images/{fam}/{spec.key}.png", sha256=hashlib.sha256(rendered.png).hexdigest(),
-                     width=rendered.facts.width, height=rendered.facts.height)
+    image, *more_images = image_refs(spec, rendered)
     skills = {t.name: list(t.skills) for t in templates}
     out: list[Item] = []
     seen: set[str] = set()
@@ -189,7 +202,7 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
         prov = {"generator": f"{fam}@{spec.version}", "deltaprompts": deltaprompts.__version__,
                 "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
         item = Item(id=Item.make_id(spec, q), family=fam, family_version=spec.version, spec=spec, image=image,
-                    facts=rendered.facts, question=q, tags=tags, provenance=prov)
+                    more_images=more_images, facts=rendered.facts, question=q, tags=tags, provenance=prov)
         reasons = check_item(item)
         if reasons:
             rejects[reasons[0]] += 1
@@ -312,7 +325,8 @@ def run_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats:
                 retry[i] = attempt + 1
                 continue
             if items:
-                store.write_image(items[0].image.path, rendered[i].png)
+                for ref, png in zip(items[0].images, rendered[i].pngs):
+                    store.write_image(ref.path, png)
             results[i] = items
             if len(items) < want:
                 rejects["gave_up"] += want - len(items)

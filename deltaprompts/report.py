@@ -179,7 +179,8 @@ def _card(item: Item, delta: Any, rel_root: str) -> dict[str, Any]:
                  "zero": delta.zero_delta, "teacher_acc": delta.teacher_accuracy,
                  "student_acc": delta.student_accuracy, "teacher": _dist(delta.teacher),
                  "student": _dist(delta.student)}
-    return {"src": f"{rel_root}/{item.image.path}", "id": item.id, "text": q.text, "answer": q.answer,
+    return {"src": f"{rel_root}/{item.image.path}", "more": [f"{rel_root}/{ref.path}" for ref in item.more_images],
+            "id": item.id, "text": q.text, "answer": q.answer,
             "family": item.family, "question_family": q.question_family, "delta": score}
 
 

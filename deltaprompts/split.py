@@ -198,7 +198,7 @@ def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:
     eval_ids = sorted(i for i in by_id if unit[i] in chosen)
     train_ids = sorted(set(by_id) - set(eval_ids))
     drawn = len(eval_ids)
-    paths = {it.image.sha256: confined(root, it.image.path, f"item {it.id}: image") for it in items}
+    paths = {ref.sha256: confined(root, ref.path, f"item {it.id}: image") for it in items for ref in it.images}
     sigs = {sha: image_signature(path) for sha, path in paths.items()}
     texts = {i: normalize_text(it.question.text) for i, it in by_id.items()}
     groups = {i: normalize_text(it.question.answer) if cfg.same_answer else "" for i, it in by_id.items()}
@@ -211,8 +211,9 @@ def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:
     def to_train(i: str) -> None:
         it = by_id[i]
         specs.setdefault(it.spec.key, i)
-        image_owner.setdefault(it.image.sha256, i)
-        images.add(it.image.sha256)
+        for ref in it.images:  # every page or frame of a multi-image item
+            image_owner.setdefault(ref.sha256, i)
+            images.add(ref.sha256)
         questions.add(i, groups[i], texts[i])
 
     for i in train_ids:
@@ -227,9 +228,11 @@ def split_items(items: list[Item], root: Path, cfg: SplitConfig) -> SplitResult:
         for i in pending:
             it = by_id[i]
             reason, other = "spec", specs.get(it.spec.key)
-            if other is None:
-                near = images.match(it.image.sha256)
+            for ref in it.images if other is None else ():
+                near = images.match(ref.sha256)
                 reason, other = "image", image_owner.get(near) if near else None
+                if other is not None:
+                    break
             if other is None:
                 reason, other = "question", questions.match(groups[i], texts[i])
             if other is None:

@@ -120,7 +120,7 @@ def counts_of(items: Iterable[Item]) -> dict[str, Any]:
         n += 1
         fams[it.family] += 1
         qfams[it.question.question_family] += 1
-        images.add(it.image.path)
+        images.update(ref.path for ref in it.images)
     return {"items": n, "images": len(images), "families": dict(sorted(fams.items())),
             "question_families": dict(sorted(qfams.items()))}
 
@@ -256,7 +256,8 @@ class RunStore:
         """Hard-link (or copy) the images of `items` from run `source` into this run; both paths confined."""
         for it in items:
             what = f"item {it.id}: image"
-            link_or_copy(confined(source, it.image.path, what), confined(self.root, it.image.path, what))
+            for ref in it.images:
+                link_or_copy(confined(source, ref.path, what), confined(self.root, ref.path, what))
 
     def write_run(self, items: Sequence[Item], source: Path | str, manifest: dict[str, Any], shard_size: int = 50,
                   rejections: dict[str, int] | None = None) -> dict[str, Any]:

@@ -149,16 +149,20 @@ def _own_answer(item: Item, cfg: CheckConfig) -> str | None:
 @item_check("legible_text")
 def _legible_text(item: Item, cfg: CheckConfig) -> str | None:
     _, texts = depends_on(item)
-    w, h = item.facts.width, item.facts.height
+    sizes = item.facts.image_sizes or [(item.facts.width, item.facts.height)]
     for t in texts:
         x0, y0, x1, y1 = t.box
+        if t.image >= len(sizes):
+            return "text_clipped"  # on an image the item does not have
+        w, h = sizes[t.image]
         if x0 < -0.5 or y0 < -0.5 or x1 > w + 0.5 or y1 > h + 0.5:
             return "text_clipped"
         if y1 - y0 < cfg.min_text_px:
             return "text_too_small"
     for a in texts:  # a needed text is illegible when any other text is drawn over it
         for b in item.facts.texts:
-            if b is not a and (b.text, b.box) != (a.text, a.box) and _overlap(a.box, b.box) > cfg.max_text_overlap:
+            if b is not a and b.image == a.image and (b.text, b.box) != (a.text, a.box) \
+                    and _overlap(a.box, b.box) > cfg.max_text_overlap:
                 return "text_overlap"
     return None
 

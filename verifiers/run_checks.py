@@ -85,10 +85,10 @@ def check_run(run_dir: Path | str, cfg: CheckConfig | None = None, ratio: float 
                 report.fail(name, reasons[0], item.id)
             else:
                 report.passed[name] += 1
-        path = store.root / item.image.path
-        if not path.exists():
+        paths = [(store.root / ref.path, ref.sha256) for ref in item.images]
+        if not all(path.exists() for path, _ in paths):
             report.fail("image", "image_missing", item.id)
-        elif hashlib.sha256(path.read_bytes()).hexdigest() != item.image.sha256:
+        elif any(hashlib.sha256(path.read_bytes()).hexdigest() != sha for path, sha in paths):
             report.fail("image", "image_hash_mismatch", item.id)
         else:
             report.passed["image"] += 1

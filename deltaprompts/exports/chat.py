@@ -18,27 +18,32 @@ DATASET_INFO = "dataset_info.json"
 
 
 def llava_record(item: Item, question: str, target: str) -> dict[str, Any]:
-    """One LLaVA conversation: the image token on its own line before the question, then the answer."""
-    return {"id": item.id, "image": item.image.path,
-            "conversations": [{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": target}]}
+    """One LLaVA conversation: an image token per image, each on its own line, before the question,
+    then the answer. `image` is the path (a list of paths for a multi-image item, as LLaVA-NeXT's
+    interleaved data has it)."""
+    paths = [ref.path for ref in item.images]
+    return {"id": item.id, "image": paths[0] if len(paths) == 1 else paths,
+            "conversations": [{"from": "human", "value": "<image>\n" * len(paths) + question},
+                              {"from": "gpt", "value": target}]}
 
 
 def messages_record(item: Item, question: str, target: str) -> dict[str, Any]:
     """One chat example: a user turn (image placeholder + text) and an assistant turn, with the image
     path (relative to the JSONL file) in `images`, the form TRL's vision SFT and processors'
     `apply_chat_template` take."""
+    parts = [{"type": "image"} for _ in item.images]
     return {"id": item.id,
-            "messages": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]},
+            "messages": [{"role": "user", "content": [*parts, {"type": "text", "text": question}]},
                          {"role": "assistant", "content": [{"type": "text", "text": target}]}],
-            "images": [item.image.path]}
+            "images": [ref.path for ref in item.images]}
 
 
 def sharegpt_record(item: Item, question: str, target: str) -> dict[str, Any]:
     """One ShareGPT conversation as LLaMA-Factory reads it: `<image>` where the image goes, the
     image path (relative to the JSON file) in `images`."""
-    return {"id": item.id, "conversations": [{"from": "human", "value": f"<image>{question}"},
+    return {"id": item.id, "conversations": [{"from": "human", "value": "<image>" * len(item.images) + question},
                                              {"from": "gpt", "value": target}],
-            "images": [item.image.path]}
+            "images": [ref.path for ref in item.images]}
 
 
 def write_messages_parquet(records: list[dict[str, Any]], out: Path, split: str) -> str:
@@ -87,10 +92,11 @@ def write_chat(items: list[Item], options: ExportOptions, out: Path, fmt: str) -
             if len(targets) > 1:
                 rec["id"] = f"{it.id}#{t.sample}"
             records.append(rec)
-        if it.image.path not in images:
-            what = f"item {it.id}: image"
-            link_or_copy(confined(run_dir, it.image.path, what), confined(out, it.image.path, what))
-            images.add(it.image.path)
+        for ref in it.images:
+            if ref.path not in images:
+                what = f"item {it.id}: image"
+                link_or_copy(confined(run_dir, ref.path, what), confined(out, ref.path, what))
+                images.add(ref.path)
     if fmt == "messages":
         atomic_write(out / MESSAGES_FILE, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         return [MESSAGES_FILE, write_messages_parquet(records, out, options.split), *sorted(images)]

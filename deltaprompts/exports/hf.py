@@ -26,7 +26,8 @@ configs:
 _CARD = CARD_CONFIGS + """# {name}
 
 Exported by deltaprompts from `{source}` ({items} items, split `{split}`, prompt format `{fmt}`).
-Columns: id, image, question, answer, answer_type, options (JSON or null), tolerance (relative) and
+Columns: id, image, more_images (the later pages or frames of a multi-image item, in order; empty
+for one image), question, answer, answer_type, options (JSON or null), tolerance (relative) and
 abs_tol (absolute; null: the verifiers' default), tolerance_source (printed, computed, axis, exact,
 unknown or template), family, question_family, tags (JSON), delta (the item's teacher-student
 divergence, or null if unscored). Score answers with
@@ -61,7 +62,7 @@ def features() -> Any:
         "tolerance_source": v("string"), "family": v("string"),
         "question_family": v("string"), "tags": v("string"), "delta": v("float64"),
         "target": v("string"), "target_source": v("string"), "target_model": v("string"),
-        "target_sample": v("int64"), "target_score": v("float64"),
+        "target_sample": v("int64"), "target_score": v("float64"), "more_images": [ds.Image()],
     })
 
 
@@ -100,17 +101,15 @@ def write_rows(items: list[Item], run_dir: Path, out: Path, split: str, shard_ro
     bytes embedded as `image`), `shard_rows` items per shard, one shard in memory at a time; return
     the paths written, relative to `out`. Raises UserError for a missing image."""
     ds = datasets_module()
-    raw = ds.Features({**feats, "image": {"bytes": ds.Value("binary"), "path": ds.Value("string")}})
+    cell = {"bytes": ds.Value("binary"), "path": ds.Value("string")}
+    raw = ds.Features({**feats, "image": cell, "more_images": [cell]})
     n = max(1, math.ceil(len(items) / shard_rows))
     files = []
     for k in range(n):
         rows = []
         for it in items[k * shard_rows:(k + 1) * shard_rows]:
-            path = confined(run_dir, it.image.path, f"item {it.id}: image")
-            if not path.is_file():
-                raise UserError(f"item {it.id}: image {path} is missing from the run")
-            image = {"bytes": path.read_bytes(), "path": it.image.path}
-            rows += [{**r, "image": image} for r in rows_of(it)]
+            image, *more = image_cells(run_dir, it)
+            rows += [{**r, "image": image, "more_images": more} for r in rows_of(it)]
         rel = f"data/{split}-{k:05d}-of-{n:05d}.parquet"
         (out / "data").mkdir(parents=True, exist_ok=True)
         # built as a plain {bytes, path} struct, then cast: datasets.Image would drop the bytes of any
@@ -118,6 +117,18 @@ def write_rows(items: list[Item], run_dir: Path, out: Path, split: str, shard_ro
         ds.Dataset.from_list(rows, features=raw).cast(feats).to_parquet(str(out / rel))
         files.append(rel)
     return files
+
+
+def image_cells(run_dir: Path, item: Item) -> list[dict[str, Any]]:
+    """The item's images as `datasets.Image` cells ({bytes, path}), in order; raises UserError for a
+    missing one."""
+    cells = []
+    for ref in item.images:
+        path = confined(run_dir, ref.path, f"item {item.id}: image")
+        if not path.is_file():
+            raise UserError(f"item {item.id}: image {path} is missing from the run")
+        cells.append({"bytes": path.read_bytes(), "path": ref.path})
+    return cells
 
 
 def write_card(out: Path, split: str, source: Path, items: int, prompt_format: str) -> str:

@@ -43,6 +43,7 @@ def features() -> Any:
         "teacher_accuracy": v("float64"), "student_accuracy": v("float64"), "n_teacher": v("int64"),
         "n_student": v("int64"), "teacher": v("string"), "student": v("string"), "family": v("string"),
         "question_family": v("string"), "source": v("string"), "pattern": v("string"), "round": v("int64"),
+        "more_images": [ds.Image()],
     })
 
 

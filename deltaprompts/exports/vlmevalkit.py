@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import string
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,17 @@ def mcq_answer(item: Item) -> str:
     return next((k for k, v in q.options.items() if v == q.answer), q.answer)
 
 
-def tsv_row(item: Item, index: int, image: bytes) -> dict[str, Any]:
+def image_cell(images: list[bytes]) -> str:
+    """The `image` cell: one base64 string, or for a multi-image item a JSON list of them (VLMEvalKit's
+    `toliststr` reads a cell that starts with `[` as a list of images)."""
+    encoded = [base64.b64encode(image).decode("ascii") for image in images]
+    return encoded[0] if len(encoded) == 1 else json.dumps(encoded)
+
+
+def tsv_row(item: Item, index: int, images: list[bytes]) -> dict[str, Any]:
     """One TSV row: MCQ rows hold the stem (VLMEvalKit lists the A-D columns after it), VQA rows the raw question."""
     q = item.question
-    row = {"index": index, "image": base64.b64encode(image).decode("ascii"),
+    row = {"index": index, "image": image_cell(images),
            "question": prompt_context(q)["stem"] if q.options else q.text,
            "answer": mcq_answer(item) if q.options else q.answer, "category": item.family,
            "l2-category": q.question_family, "id": item.id, "answer_type": q.answer_type,
@@ -68,8 +76,8 @@ def export_vlmevalkit(items: list[Item], deltas: dict[str, Any], out: Path, opti
     rows: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
     for it in items:
         kind = "MCQ" if it.question.options else "VQA"
-        image = confined(options.run_dir, it.image.path, f"item {it.id}: image").read_bytes()
-        rows[kind].append(tsv_row(it, len(rows[kind]), image))
+        images = [confined(options.run_dir, ref.path, f"item {it.id}: image").read_bytes() for ref in it.images]
+        rows[kind].append(tsv_row(it, len(rows[kind]), images))
     files = []
     for kind in KINDS:
         if rows[kind]:

@@ -70,13 +70,14 @@ def render_prompt(question: Question, fmt: str = "plain") -> str:
 
 
 def build_request(item: Item, run_dir: Path | str, fmt: str = "plain") -> Request:
-    """One user message with the item's image and its question in format `fmt`.
+    """One user message with the item's image(s), in order, and its question in format `fmt`.
 
     The image path is made absolute from `run_dir`; raises UserError if the image is missing.
     """
-    image = confined(run_dir, item.image.path, f"item {item.id}: image")
-    if not image.is_file():
-        raise UserError(f"item {item.id}: image {image} does not exist (run dir {run_dir})")
-    content = [{"type": "image"}, {"type": "text", "text": render_prompt(item.question, fmt)}]
-    return Request(id=item.id, images=[str(image)], image_sha256=[item.image.sha256],
+    images = [confined(run_dir, ref.path, f"item {item.id}: image") for ref in item.images]
+    for image in images:
+        if not image.is_file():
+            raise UserError(f"item {item.id}: image {image} does not exist (run dir {run_dir})")
+    content = [{"type": "image"} for _ in images] + [{"type": "text", "text": render_prompt(item.question, fmt)}]
+    return Request(id=item.id, images=[str(image) for image in images], image_sha256=[r.sha256 for r in item.images],
                    messages=[Message(role="user", content=content)])

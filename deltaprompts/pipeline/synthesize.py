@@ -163,7 +163,8 @@ class TeacherWriter:
                 examples = by_image[p][: self.cfg.examples]
                 text = teacher_prompt(base.facts, arm.text if arm else None, arm.question_family if arm else None,
                                       examples, self.cfg.facts_chars)
-                reqs.append(user_request(f"teacher:{key[p]}", [(str((folder / p).resolve()), base.image.sha256)], text))
+                shown = [(str((folder / ref.path).resolve()), ref.sha256) for ref in base.images]  # every page or frame
+                reqs.append(user_request(f"teacher:{key[p]}", shown, text))
             results = self._ask(reqs)
             self.log.append(self._judge(key[p], by_image[p], comps) for p, comps in zip(paths, results))
             if self.hook:
