@@ -44,9 +44,15 @@ class Registry(Generic[T]):
     def _load_plugins(self) -> None:
         if self._plugins_loaded:
             return
-        self._plugins_loaded = True
+        self._plugins_loaded = True  # first: a module being imported may look names up
         for module in self._modules:
-            import_module(module)
+            try:
+                import_module(module)
+            except Exception as e:
+                # a half-filled registry would answer "unknown family" for every name after the broken module
+                self._plugins_loaded = False
+                raise DeltaError(f"the built-in {self.kind} module {module} failed to import "
+                                 f"({type(e).__name__}: {e}); this install of deltaprompts is broken") from e
         for ep in entry_points(group=self._group) if self._group else ():
             obj = ep.load()
             if ep.name not in self._items:

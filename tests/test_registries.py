@@ -62,3 +62,13 @@ def test_an_unknown_format_says_did_you_mean(run, tmp_path):
     assert {"hf", "parquet", "llava", "messages", "lmms-eval"} <= set(EXPORTS.names())
     with pytest.raises(UnknownNameError, match="unknown export format 'llavaa'; did you mean 'llava'"):
         export_run(run, "llavaa", tmp_path / "o")
+
+
+def test_a_builtin_module_that_fails_to_import_is_named_not_hidden():
+    from deltaprompts.errors import DeltaError
+    from deltaprompts.registry import Registry
+
+    reg = Registry("thing", modules=("json", "deltaprompts.no_such_module_here"))
+    for _ in range(2):  # the second lookup fails the same way, not with a half-filled registry
+        with pytest.raises(DeltaError, match="deltaprompts.no_such_module_here failed to import"):
+            reg.get("x")
