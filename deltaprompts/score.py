@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -34,6 +34,9 @@ from deltaprompts.models.base import Backend, Completion, Request, Sampling, Sco
 from deltaprompts.records import Item
 from deltaprompts.rng import stable_int
 from deltaprompts.store import JsonlLog, RunStore, ScoreStore
+
+if TYPE_CHECKING:
+    from deltaprompts.score_ray import RayScoring
 
 ROLES = ("teacher", "student")
 
@@ -130,7 +133,7 @@ class _Sampler:
         self._graded: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()  # ensure() and fetch() may run on several threads (prefetch)
         # a backend that is not known to be thread-safe (a local model) is called by one thread at a time
-        self._serial = contextlib.nullcontext() if getattr(backend, "concurrent", False) else serial
+        self.serial = contextlib.nullcontext() if getattr(backend, "concurrent", False) else serial
 
     def _record(self, item_id: str, c: Completion) -> Sample:
         from deltaprompts.verifiers import item_answer_class, score_item_answer
@@ -168,7 +171,7 @@ class _Sampler:
             with self._lock:
                 self.asked += sum(map(len, asked))
             try:
-                with self._serial:
+                with self.serial:
                     results = self.backend.sample([self.requests[i] for i in todo], self.sampling, asked)
             except PartialResults as e:  # keep what did come back, then let the error through
                 self._keep(todo, asked, e.completions)
@@ -193,15 +196,19 @@ class _Sampler:
 
 
 def _forced(teacher: Backend, student: Backend, sets: Sequence[SampleSet], requests: dict[str, Request],
-            log: JsonlLog) -> None:
-    """Teacher-forced log-probs of the teacher's samples under both models, for those not on disk."""
+            log: JsonlLog, locks: Sequence[Any] = (contextlib.nullcontext(), contextlib.nullcontext())) -> None:
+    """Teacher-forced log-probs of the teacher's samples under both models, for those not on disk;
+    each model is called under its lock in `locks` (a local model is not thread-safe, and the
+    prefetch thread may be sampling it meanwhile)."""
     todo = [(s.item, x) for s in sets for x in s.samples if (s.item, x.index) not in log]
     if not todo:
         return
     reqs = [requests[i] for i, _ in todo]
     answers = [x.text for _, x in todo]
-    t_scores = teacher.score(reqs, answers)  # type: ignore[attr-defined]
-    s_scores = student.score(reqs, answers)  # type: ignore[attr-defined]
+    with locks[0]:
+        t_scores = teacher.score(reqs, answers)  # type: ignore[attr-defined]
+    with locks[1]:
+        s_scores = student.score(reqs, answers)  # type: ignore[attr-defined]
     log.append(ForcedScore(item=i, index=x.index, teacher_logprob=t.logprob, student_logprob=s.logprob)
                for (i, x), t, s in zip(todo, t_scores, s_scores))
 
@@ -212,7 +219,7 @@ def score_run(
     metric: str = "tv", threshold: float | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None, *, bootstrap: int = 1000, ci_level: float = 0.95,
     seed: int = 0, zero_level: float = SAME_LEVEL, min_teacher_acc: float = 0.0,
-    scores_root: Path | str | None = None,
+    scores_root: Path | str | None = None, executor: RayScoring | None = None,
 ) -> ScoreSummary:
     """Sample k answers per item from teacher and student (adaptively: in rounds that stop early)
     and write one Delta per item under `run_dir/scores/`; see the module docstring.
@@ -223,7 +230,9 @@ def score_run(
     same; items the teacher keeps failing stop early). `zero_level` is the level of each Delta's
     zero-delta test (p_same > zero_level). `scores_root` puts the scores in `scores_root/scores/`
     instead of `run_dir/scores/` (a second pair's scores beside the first's: audit --teacher/--student
-    transfer). `cache_path` wraps both models in the SQLite response cache.
+    transfer). `cache_path` wraps both models in the SQLite response cache. `executor` (a
+    `deltaprompts.score_ray.RayScoring`) scores the batches in Ray workers instead of here; this
+    process still writes every file, and the files are the same.
     `progress(done, total)` is called per batch. Returns a ScoreSummary. Raises UserError for a bad
     run directory, k, metric or batch size, or scores made with other settings; DeltaError when a
     model fails (what it returned so far is kept).
@@ -250,6 +259,12 @@ def score_run(
     scores = ScoreStore(run_dir if scores_root is None else scores_root, writer=True)
     meta = _meta(teacher, student, k, adaptive, cfg, sampling, prompt_format, bootstrap, ci_level, seed)
     _check_meta(scores, meta)
+    if executor is not None:
+        executor.use(teacher, student, cache_path)  # the workers load the models and wrap them in the cache
+        summary = _score(store, scores, items, teacher, student, cfg, meta, sampling, prompt_format, batch_size,
+                         progress, adaptive, bootstrap, ci_level, zero_level, executor)
+        summary.from_cache = executor.from_cache
+        return summary
     closers = []
     if cache_path is not None:
         from deltaprompts.models.cache import CachedBackend
@@ -267,50 +282,113 @@ def score_run(
             close()
 
 
+class BatchScorer:
+    """Scores batches of items against two models: asks each for the samples an item lacks (logged
+    before use), samples in rounds, scores the teacher's samples under both (when both can) and
+    makes one Delta per item. The local loop and the Ray workers (`deltaprompts.score_ray`) both run
+    it, so the same batch makes the same calls and records wherever it runs. `logs` are the samples
+    logs by role and `forced` the teacher-forced log; anything with JsonlLog's records/append/in.
+    """
+
+    def __init__(self, root: Path, items: dict[str, Item], teacher: Backend, student: Backend, cfg: AdaptiveConfig,
+                 sampling: Sampling, prompt_format: str, logs: dict[str, Any], forced: Any, *, adaptive: bool,
+                 bootstrap: int, ci_level: float, zero_level: float, simulated: bool):
+        self.root, self.items, self.teacher, self.student, self.cfg = root, items, teacher, student, cfg
+        self.prompt_format, self.forced, self.adaptive = prompt_format, forced, adaptive
+        self.bootstrap, self.ci_level, self.zero_level, self.simulated = bootstrap, ci_level, zero_level, simulated
+        self.requests: dict[str, Request] = {}
+        serial = threading.Lock()
+        self.samplers = [_Sampler(role, backend, sampling.model_copy(update={"seed": role_seed(sampling.seed, role)}),
+                                  logs[role], items, self.requests, serial)
+                         for role, backend in zip(ROLES, (teacher, student))]
+        self.can_score = isinstance(teacher, Scorer) and isinstance(student, Scorer)
+        # teacher and student are asked at once when both may be (HTTP servers); otherwise the teacher
+        # first, and a teacher failure asks the student nothing
+        self.both = all(getattr(m, "concurrent", False) for m in (teacher, student))
+        self.stops: Counter = Counter()
+        self.n_samples = 0
+
+    def prepare(self, batch: Sequence[str]) -> None:
+        """Build the batch's requests and ask both models for its first round (the same calls the
+        rounds would make), while earlier batches are still being sampled."""
+        from deltaprompts.models.prompts import build_request
+
+        for i in batch:
+            self.requests[i] = build_request(self.items[i], self.root, self.prompt_format)
+        first = self.cfg.rounds[0]
+        _concurrently(lambda: self.samplers[0].fetch(batch, 0, first),
+                      lambda: self.samplers[1].fetch(batch, 0, first), at_once=self.both)
+
+    def _draw(self, ids: Sequence[str], start: int, count: int) -> tuple[list[list[str]], list[list[str]]]:
+        t, s = self.samplers
+        _concurrently(lambda: t.fetch(ids, start, count), lambda: s.fetch(ids, start, count), at_once=self.both)
+        return t.ensure(ids, start, count), s.ensure(ids, start, count)
+
+    def _correct(self, key: str) -> set[str]:
+        return self.samplers[0].correct.get(key, set()) | self.samplers[1].correct.get(key, set())
+
+    def finish(self, batch: Sequence[str]) -> list[Any]:
+        """Sample a prepared batch's rounds and return its Deltas (in batch order)."""
+        cfg, forced = self.cfg, self.forced
+        outcomes = sample_rounds(batch, self._draw, cfg, adaptive=self.adaptive, correct=self._correct)
+        t_s, s_s = self.samplers
+        sets = [(t_s.sample_set(o.key, len(o.teacher)), s_s.sample_set(o.key, len(o.student))) for o in outcomes]
+        if self.can_score:
+            _forced(self.teacher, self.student, [t for t, _ in sets], self.requests, forced,
+                    [t_s.serial, s_s.serial])
+        new = []
+        for o, (t, s) in zip(outcomes, sets):
+            item = self.items[o.key]
+            fs = [forced.records[(o.key, x.index)] for x in t.samples] if self.can_score else []
+            new.append(make_delta(t, s, family=item.family, question_family=item.question.question_family,
+                                  metric=cfg.metric, forced=fs, bootstrap=self.bootstrap, level=self.ci_level,
+                                  seed=cfg.seed, rounds=o.rounds, stop=o.reason, simulated=self.simulated,
+                                  zero_level=self.zero_level))
+            self.stops[o.reason] += 1
+            self.n_samples += len(o.teacher) + len(o.student)
+        for i in batch:
+            self.requests.pop(i, None)
+        return new
+
+
+def _summary(items: dict[str, Item], before: int, todo: Sequence[str], deltas: Any, asked: dict[str, int],
+             stops: Counter, n_samples: int, repaired: int, simulated: bool, root: Path) -> ScoreSummary:
+    zero = sum(d.zero_delta for d in deltas.records.values())
+    return ScoreSummary(
+        items=len(items), already_scored=before, scored=len(todo), deltas=len(deltas), zero_delta=zero,
+        zero_delta_fraction=zero / len(deltas) if len(deltas) else 0.0,
+        identical=sum(d.identical for d in deltas.records.values()),
+        completions=asked, stops=dict(sorted(stops.items())),
+        mean_samples=n_samples / (2 * len(todo)) if todo else 0.0, repaired_bytes=repaired,
+        simulated=simulated, scores_dir=str(root),
+    )
+
+
 def _score(store: RunStore, scores: ScoreStore, items: dict[str, Item], teacher: Backend, student: Backend, cfg: AdaptiveConfig,
            meta: dict[str, Any], sampling: Sampling, prompt_format: str, batch_size: int,
            progress: Callable[[int, int], None] | None, adaptive: bool, bootstrap: int,
-           ci_level: float, zero_level: float) -> ScoreSummary:
-    from deltaprompts.models.prompts import build_request
-
-    deltas, forced = scores.delta_log(), scores.forced_log()
-    requests: dict[str, Request] = {}
-    serial = threading.Lock()
-    samplers = [
-        _Sampler(role, backend, sampling.model_copy(update={"seed": role_seed(sampling.seed, role)}),
-                 scores.sample_log(role), items, requests,
-                 serial)
-        for role, backend in zip(ROLES, (teacher, student))
-    ]
+           ci_level: float, zero_level: float, executor: RayScoring | None = None) -> ScoreSummary:
+    deltas = scores.delta_log()
+    logs = {role: scores.sample_log(role) for role in ROLES}
+    forced = scores.forced_log()
     repaired = scores.repaired
-    can_score = isinstance(teacher, Scorer) and isinstance(student, Scorer)
     before = sum(i in deltas for i in items)
     todo = [i for i in items if i not in deltas]
-    stops: Counter = Counter()
-    n_samples = 0
     if progress:
         progress(before, len(items))
     batches = [todo[b:b + batch_size] for b in range(0, len(todo), batch_size)]
-    # teacher and student are asked at once when both may be (HTTP servers); otherwise the teacher
-    # first, and a teacher failure asks the student nothing
-    both = all(getattr(m, "concurrent", False) for m in (teacher, student))
 
-    def prepare(batch: list[str]) -> None:
-        """Build the batch's requests and ask both models for its first round (the same calls the
-        rounds would make), while earlier batches are still being sampled."""
-        for i in batch:
-            requests[i] = build_request(items[i], store.root, prompt_format)
-        _concurrently(lambda: samplers[0].fetch(batch, 0, cfg.rounds[0]),
-                      lambda: samplers[1].fetch(batch, 0, cfg.rounds[0]), at_once=both)
+    def done(n: int) -> None:
+        if progress:
+            progress(before + sum(map(len, batches[:n + 1])), len(items))
 
-    def draw(ids: Sequence[str], start: int, count: int) -> tuple[list[list[str]], list[list[str]]]:
-        _concurrently(lambda: samplers[0].fetch(ids, start, count), lambda: samplers[1].fetch(ids, start, count),
-                      at_once=both)
-        return samplers[0].ensure(ids, start, count), samplers[1].ensure(ids, start, count)
-
-    def correct(key: str) -> set[str]:
-        return samplers[0].correct.get(key, set()) | samplers[1].correct.get(key, set())
-
+    opts = dict(adaptive=adaptive, bootstrap=bootstrap, ci_level=ci_level, zero_level=zero_level,
+                simulated=meta["simulated"])
+    if executor is not None:  # Ray workers score the batches; this process writes what they return
+        asked, stops, n_samples = executor.score_batches(store.root.resolve(), items, batches, logs, forced, deltas,
+                                                          cfg, sampling, prompt_format, opts, done)
+        return _summary(items, before, todo, deltas, asked, stops, n_samples, repaired, meta["simulated"], scores.root)
+    scorer = BatchScorer(store.root, items, teacher, student, cfg, sampling, prompt_format, logs, forced, **opts)
     ahead: dict[int, Future] = {}
     # one prefetch thread: batches are asked for in order, so which call fails first does not depend on
     # thread timing (the batches before a failure keep their Deltas)
@@ -319,37 +397,13 @@ def _score(store: RunStore, scores: ScoreStore, items: dict[str, Item], teacher:
             for n, batch in enumerate(batches):
                 for m in range(n, min(n + 1 + PREFETCH, len(batches))):
                     if m not in ahead:
-                        ahead[m] = pool.submit(prepare, batches[m])
+                        ahead[m] = pool.submit(scorer.prepare, batches[m])
                 ahead.pop(n).result()
-                outcomes = sample_rounds(batch, draw, cfg, adaptive=adaptive, correct=correct)
-                sets = [(samplers[0].sample_set(o.key, len(o.teacher)), samplers[1].sample_set(o.key, len(o.student)))
-                        for o in outcomes]
-                if can_score:
-                    _forced(teacher, student, [t for t, _ in sets], requests, forced)
-                new = []
-                for o, (t, s) in zip(outcomes, sets):
-                    item = items[o.key]
-                    fs = [forced.records[(o.key, x.index)] for x in t.samples] if can_score else []
-                    new.append(make_delta(t, s, family=item.family, question_family=item.question.question_family,
-                                          metric=cfg.metric, forced=fs, bootstrap=bootstrap, level=ci_level,
-                                          seed=cfg.seed, rounds=o.rounds, stop=o.reason, simulated=meta["simulated"],
-                                          zero_level=zero_level))
-                    stops[o.reason] += 1
-                    n_samples += len(o.teacher) + len(o.student)
-                deltas.append(new)
-                for i in batch:
-                    requests.pop(i, None)
-                if progress:
-                    progress(before + sum(map(len, batches[:n + 1])), len(items))
+                deltas.append(scorer.finish(batch))
+                done(n)
         finally:  # a failure starts no new batch; those in flight finish and keep what they got
             for f in ahead.values():
                 f.cancel()
-    zero = sum(d.zero_delta for d in deltas.records.values())
-    return ScoreSummary(
-        items=len(items), already_scored=before, scored=len(todo), deltas=len(deltas), zero_delta=zero,
-        zero_delta_fraction=zero / len(deltas) if len(deltas) else 0.0,
-        identical=sum(d.identical for d in deltas.records.values()),
-        completions={s.role: s.asked for s in samplers}, stops=dict(sorted(stops.items())),
-        mean_samples=n_samples / (2 * len(todo)) if todo else 0.0, repaired_bytes=repaired,
-        simulated=meta["simulated"], scores_dir=str(scores.root),
-    )
+    asked = {s.role: s.asked for s in scorer.samplers}
+    return _summary(items, before, todo, deltas, asked, scorer.stops, scorer.n_samples, repaired, meta["simulated"],
+                    scores.root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,8 +26,9 @@ def _import_options(source: Path, name: Optional[str], image_column: str, questi
 
 def _config_run(config: Path, stop_after: Optional[str], teacher: Optional[str] = None,
                 student: Optional[str] = None, rounds: Optional[int] = None, resume: bool = False,
-                overwrite: bool = False, stage_command: bool = False) -> dict[str, Any]:
-    """Run a pipeline config (with the command line's overrides) up to `stop_after`; return its manifest."""
+                overwrite: bool = False, stage_command: bool = False, executor: Any = None) -> dict[str, Any]:
+    """Run a pipeline config (with the command line's overrides) up to `stop_after`, scoring and rendering
+    on `executor` (a RayScoring) when given; return its manifest."""
     from deltaprompts.pipeline.config import load_config
     from deltaprompts.pipeline.rounds import run_pipeline
 
@@ -42,7 +44,8 @@ def _config_run(config: Path, stop_after: Optional[str], teacher: Optional[str] 
 
         resume = RunStore(cfg.out).is_run()
     return run_pipeline(cfg, resume=resume, overwrite=overwrite, stop_after=stop_after,
-                        log=lambda msg: err.print(msg, highlight=False), command=f"deltaprompts run {config}")
+                        log=lambda msg: err.print(msg, highlight=False), command=f"deltaprompts run {config}",
+                        executor=executor)
 
 
 def _say_tolerances(tolerances: dict | None) -> None:
@@ -189,23 +192,33 @@ def audit(
     answer_type: str = typer.Option("infer", "--answer-type"),
     split: Optional[str] = typer.Option(None, "--split"),
     limit: Optional[int] = typer.Option(None, "--limit", min=1),
+    executor: str = typer.Option("local", "--executor", help="local, or ray: score on Ray actors (the same files)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster (default: $RAY_ADDRESS, "
+                                              "else a local one of --workers CPUs)."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="CPUs of a local Ray cluster."),
+    gpus_per_model: float = typer.Option(0.0, "--gpus-per-model", min=0.0, help="GPUs of each hf: model actor."),
+    model_actors: int = typer.Option(1, "--model-actors", min=1, help="Actors per hf: model."),
 ) -> None:
     """How much of a dataset teaches nothing: its zero-delta fraction with confidence intervals. On a screened
     run scored by another pair: how much of the kept set is still kept for this pair (transfer)."""
     from deltaprompts.models.base import Sampling
     from deltaprompts.models.specs import load_backend
     from deltaprompts.pipeline.audit import audit_run, is_transfer, prepare_source
+    from deltaprompts.score_ray import make_executor
     from deltaprompts.store import RunStore
 
+    pool = make_executor(executor, ray_address, workers, gpus_per_model, model_actors)
     ext = None
     if not RunStore(source).is_run():
         ext = _import_options(source, None, image_column, question_column, answer_column, answer_type, "chart",
                               split, None, limit)
     run = prepare_source(source, work, ext)
-    if ext is None and is_transfer(run, load_backend(teacher), load_backend(student)):
-        return _transfer(run, teacher, student, k, level, zero_level, seed, cache)
-    rep = audit_run(run, load_backend(teacher), load_backend(student), k, metric=metric, level=level,
-                    sampling=Sampling(seed=seed), cache_path=cache, seed=seed, zero_level=zero_level)
+    with pool or contextlib.nullcontext():
+        if ext is None and is_transfer(run, load_backend(teacher), load_backend(student)):
+            return _transfer(run, teacher, student, k, level, zero_level, seed, cache, pool)
+        rep = audit_run(run, load_backend(teacher), load_backend(student), k, metric=metric, level=level,
+                        sampling=Sampling(seed=seed), cache_path=cache, seed=seed, zero_level=zero_level,
+                        executor=pool)
     say_simulated(rep.simulated)
     out.print(f"zero-delta: {rep.zero_delta} of {rep.items} items = {rep.zero_delta_fraction:.1%} "
               f"({rep.level:.0%} Wilson {rep.wilson[0]:.1%}-{rep.wilson[1]:.1%}, bootstrap "
@@ -220,14 +233,14 @@ def audit(
 
 
 def _transfer(run: Path, teacher: str, student: str, k: int, level: float, zero_level: float, seed: int,
-              cache: Optional[Path]) -> None:
+              cache: Optional[Path], pool: Any = None) -> None:
     """`audit` on a screened run with another pair: the kept set's share still kept, and its zero-delta share."""
     from deltaprompts.models.base import Sampling
     from deltaprompts.models.specs import load_backend
     from deltaprompts.pipeline.audit import TRANSFER_FILE, transfer_run
 
     rep = transfer_run(run, load_backend(teacher), load_backend(student), k, sampling=Sampling(seed=seed),
-                       cache_path=cache, level=level, seed=seed, zero_level=zero_level)
+                       cache_path=cache, level=level, seed=seed, zero_level=zero_level, executor=pool)
     say_simulated(rep.simulated)
     out.print(f"transfer: kept by {rep.original['teacher']} -> {rep.original['student']}; "
               f"scored again by {rep.teacher} -> {rep.student} (k={rep.k})", highlight=False)
@@ -280,9 +293,20 @@ def run_cmd(
     teacher: Optional[str] = typer.Option(None, "--teacher", help="Override models.teacher."),
     student: Optional[str] = typer.Option(None, "--student", help="Override models.student."),
     rounds: Optional[int] = typer.Option(None, "--rounds", min=0, help="Override rounds."),
+    executor: str = typer.Option("local", "--executor", help="local, or ray: score stages on Ray actors and "
+                                 "cells rendered as Ray tasks (the same files). Needs deltaprompts[ray]."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster (default: $RAY_ADDRESS, "
+                                              "else a local one of --workers CPUs); `out` on a shared filesystem."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="CPUs of a local Ray cluster."),
+    gpus_per_model: float = typer.Option(0.0, "--gpus-per-model", min=0.0, help="GPUs of each hf: model actor."),
+    model_actors: int = typer.Option(1, "--model-actors", min=1, help="Actors per hf: model."),
 ) -> None:
     """seed -> mine -> (synthesize -> score -> screen) for R rounds or until `target` items are kept."""
-    m = _config_run(config, None, teacher, student, rounds, resume, overwrite)
+    from deltaprompts.score_ray import make_executor
+
+    pool = make_executor(executor, ray_address, workers, gpus_per_model, model_actors)
+    with pool or contextlib.nullcontext():
+        m = _config_run(config, None, teacher, student, rounds, resume, overwrite, executor=pool)
     _show_rounds(Path(m["config"]["out"]))
     out.print(f"kept {m['counts']['items']} items in {m['config']['out']} ({m['pipeline'].get('stopped')})")
 

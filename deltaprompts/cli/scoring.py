@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -72,6 +73,17 @@ def score(
                                           "teacher-accuracy bar; items the teacher keeps failing stop early."),
     zero_level: float = typer.Option(0.05, "--zero-level", help="Level of the zero-delta test: an item is "
                                      "zero-delta when its permutation p-value p_same exceeds this."),
+    executor: str = typer.Option("local", "--executor", help="Where batches are scored: local (this process) or "
+                                 "ray (Ray actors; the same files). Needs deltaprompts[ray]."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="The Ray cluster (default: $RAY_ADDRESS, "
+                                              "else a local one of --workers CPUs); RUN_DIR must be on a filesystem "
+                                              "every node shares."),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="With --executor ray and no cluster address: "
+                                "the CPUs of the local Ray cluster."),
+    gpus_per_model: float = typer.Option(0.0, "--gpus-per-model", min=0.0, help="With --executor ray: GPUs of "
+                                         "each hf: model actor (0: on a CPU)."),
+    model_actors: int = typer.Option(1, "--model-actors", min=1, help="With --executor ray: actors per hf: "
+                                     "model, each holding one copy of it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Sample answers from teacher and student and write one Δ record per item (resumable)."""
@@ -82,7 +94,9 @@ def score(
     from deltaprompts.models.prompts import load_format
     from deltaprompts.models.specs import load_backend
     from deltaprompts.score import score_run
+    from deltaprompts.score_ray import make_executor
 
+    pool = make_executor(executor, ray_address, workers, gpus_per_model, model_actors)
     t, s = load_backend(teacher), load_backend(student)
     load_format(prompt_format)  # a bad --prompt-format is refused before the run is touched
     try:
@@ -90,7 +104,7 @@ def score(
     except ValidationError as e:
         raise UserError(validation_message(e, flags=True)) from None
     with Progress(TextColumn("[bold]score"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=quiet) as bar:
+                  console=err, disable=quiet) as bar, pool or contextlib.nullcontext():
         task = bar.add_task("items", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -98,7 +112,8 @@ def score(
 
         res = score_run(run_dir, t, s, k=k, adaptive=adaptive, sampling=sampling, prompt_format=prompt_format,
                         cache_path=cache, metric=metric, threshold=threshold, batch_size=batch_size,
-                        progress=progress, seed=seed, zero_level=zero_level, min_teacher_acc=min_teacher_acc)
+                        progress=progress, seed=seed, zero_level=zero_level, min_teacher_acc=min_teacher_acc,
+                        executor=pool)
     _print_score_summary(res, k, zero_level)
 
 

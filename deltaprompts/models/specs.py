@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from deltaprompts.errors import UserError
@@ -44,4 +45,7 @@ def load_backend(model_spec: str) -> Backend:
     if not sep or not rest or name not in SCHEMES:
         raise UserError(f"model spec {model_spec!r} is not valid; accepted forms: {accepted_forms()}")
     factory, form = SCHEMES.get(name)
-    return factory(rest)
+    backend = factory(rest)
+    with contextlib.suppress(AttributeError):  # how a Ray worker builds the same backend (deltaprompts.score_ray)
+        backend.spec = model_spec
+    return backend

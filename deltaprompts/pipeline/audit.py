@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,9 @@ from deltaprompts.pipeline.config import ExternalSeed
 from deltaprompts.pipeline.stats import bootstrap_proportion, wilson
 from deltaprompts.store import RunStore, ScoreStore, atomic_write
 from deltaprompts.tolerances import summary as tolerance_summary
+
+if TYPE_CHECKING:
+    from deltaprompts.score_ray import RayScoring
 
 AUDIT_FILE = "audit.json"
 
@@ -100,18 +103,19 @@ def prepare_source(source: Path | str, work: Path | str | None = None, external:
 def audit_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 8, *, metric: str = "tv",
               sampling: Sampling | None = None, prompt_format: str = "plain", cache_path: Path | str | None = None,
               level: float = 0.95, bootstrap: int = 2000, seed: int = 0, batch_size: int = 32,
-              zero_level: float = SAME_LEVEL) -> AuditReport:
+              zero_level: float = SAME_LEVEL, executor: RayScoring | None = None) -> AuditReport:
     """Score `run_dir` (resumable; only missing samples are asked for) and report its zero-delta
     fraction (teacher and student indistinguishable at `zero_level`) and its identical fraction, with
     intervals at `level`; writes `audit.json` into the run. Raises UserError for a run without items,
-    a level outside (0, 1) or scores made with other settings; DeltaError when a model fails."""
+    a level outside (0, 1) or scores made with other settings; DeltaError when a model fails.
+    `executor` (a RayScoring) scores on its Ray cluster."""
     from deltaprompts.score import score_run
 
     check_level(level, "level")
     check_level(zero_level, "zero_level")
     summary = score_run(run_dir, teacher, student, k=k, metric=metric, sampling=sampling or Sampling(seed=seed),
                         prompt_format=prompt_format, cache_path=cache_path, batch_size=batch_size, seed=seed,
-                        zero_level=zero_level)
+                        zero_level=zero_level, executor=executor)
     questions = {it.id: it.question for it in RunStore(run_dir).iter_items()}
     ids = set(questions)
     # the test's level is the audit's: a Delta scored at another level is judged again from its p_same
@@ -211,12 +215,13 @@ def is_transfer(run_dir: Path | str, teacher: Backend, student: Backend) -> bool
 
 def transfer_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int = 8, *,
                  sampling: Sampling | None = None, cache_path: Path | str | None = None, level: float = 0.95,
-                 seed: int = 0, batch_size: int = 32, zero_level: float = SAME_LEVEL) -> TransferReport:
+                 seed: int = 0, batch_size: int = 32, zero_level: float = SAME_LEVEL,
+                 executor: RayScoring | None = None) -> TransferReport:
     """Score a screened run's kept items with a second pair (into RUN/transfer/<pair>/scores, resumable)
     and report the share still kept by the run's own screen rule (debiased Δ, zero-delta test,
     min_delta, min_teacher_acc from its manifest), with a Wilson interval, and the zero-delta
     fraction; writes RUN/transfer.json and RUN/transfer/<pair>/transfer.json. Raises UserError
-    for a run that was not screened or has no scores."""
+    for a run that was not screened or has no scores. `executor` (a RayScoring) scores on its Ray cluster."""
     from deltaprompts.score import score_run
 
     check_level(level, "level")
@@ -233,7 +238,7 @@ def transfer_run(run_dir: Path | str, teacher: Backend, student: Backend, k: int
     summary = score_run(run, teacher, student, k=k, metric=metric, sampling=sampling or Sampling(seed=seed),
                         cache_path=cache_path, batch_size=batch_size, seed=seed, zero_level=zero_level,
                         prompt_format=meta.get("prompt_format", "plain"), threshold=min_delta,
-                        min_teacher_acc=min_acc, scores_root=root)
+                        min_teacher_acc=min_acc, scores_root=root, executor=executor)
     ids = {it.id for it in RunStore(run).iter_items()}
     old = {i: d for i, d in ScoreStore(run).deltas().items() if i in ids}
     new = [d.model_copy(update={"zero_level": zero_level, "zero_delta": d.p_same > zero_level})

@@ -10,6 +10,7 @@ cell k, each shard whole or not at all.
 from __future__ import annotations
 
 import fnmatch
+from contextvars import ContextVar
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,9 @@ from deltaprompts.pipeline.config import LAB_TEMPLATES
 from deltaprompts.records import Item, Scalar
 from deltaprompts.rng import derive_seed
 from deltaprompts.store import RunStore, now
+
+GENERATE_EXECUTOR: ContextVar[str] = ContextVar("deltaprompts_generate_executor", default="local")
+"""Where `build_cell` renders: "local", or "ray" inside `run_pipeline(executor=...)` (a Ray already initialised)."""
 
 
 class Cell(BaseModel):
@@ -100,7 +104,8 @@ def build_cell(cell: Cell, folder: Path) -> tuple[list[Item], dict[str, int]]:
     if store.is_complete():
         manifest = store.read_manifest()
     else:
-        manifest = generate(cfg, folder, resume=store.is_run(), overwrite=False, command=f"pipeline cell {cell.id}")
+        manifest = generate(cfg, folder, resume=store.is_run(), overwrite=False, command=f"pipeline cell {cell.id}",
+                            executor=GENERATE_EXECUTOR.get())
     by_image: dict[str, list[Item]] = {}
     for it in store.iter_items():
         by_image.setdefault(it.image.path, []).append(it)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from deltaprompts.errors import UserError
 from deltaprompts.models.base import Backend, Sampling
@@ -20,6 +20,9 @@ from deltaprompts.pipeline.config import PipelineConfig
 from deltaprompts.pipeline.runroot import (BANDIT_FILE, consolidate, prepare_root, read_rounds, round_row,
                                            update_manifest)
 from deltaprompts.store import RunStore, atomic_write
+
+if TYPE_CHECKING:
+    from deltaprompts.score_ray import RayScoring
 
 Hook = Callable[[str], None]
 
@@ -29,8 +32,10 @@ def cache_path(cfg: PipelineConfig) -> Path | None:
     return Path(cfg.out) / "cache.sqlite" if cfg.models.cache else None
 
 
-def score_stage(cfg: PipelineConfig, run_dir: Path, teacher: Backend, student: Backend) -> Any:
-    """score_run with the config's settings (resumable: only missing samples are asked for)."""
+def score_stage(cfg: PipelineConfig, run_dir: Path, teacher: Backend, student: Backend,
+                executor: RayScoring | None = None) -> Any:
+    """score_run with the config's settings (resumable: only missing samples are asked for), on
+    `executor`'s Ray cluster when given."""
     from deltaprompts.score import score_run
 
     m = cfg.models
@@ -38,7 +43,8 @@ def score_stage(cfg: PipelineConfig, run_dir: Path, teacher: Backend, student: B
     return score_run(run_dir, teacher, student, k=m.k, adaptive=m.adaptive, metric=m.metric,
                      threshold=cfg.keep_threshold(), sampling=sampling,
                      prompt_format=m.prompt_format, cache_path=cache_path(cfg), batch_size=m.batch_size,
-                     seed=cfg.random_seed, min_teacher_acc=cfg.screen.min_teacher_acc if m.adaptive else 0.0)
+                     seed=cfg.random_seed, min_teacher_acc=cfg.screen.min_teacher_acc if m.adaptive else 0.0,
+                     executor=executor)
 
 
 def screen_stage(cfg: PipelineConfig, run_dir: Path, out: Path) -> Any:
@@ -89,15 +95,19 @@ class _Stop(Exception):
 
 def run_pipeline(cfg: PipelineConfig, *, resume: bool = False, overwrite: bool = False, teacher: Backend | None = None,
                  student: Backend | None = None, hook: Hook | None = None, log: Callable[[str], None] | None = None,
-                 command: str = "", stop_after: str | None = None) -> dict[str, Any]:
+                 command: str = "", stop_after: str | None = None,
+                 executor: RayScoring | None = None) -> dict[str, Any]:
     """Run (or, with `resume`, finish) the whole pipeline of `cfg` under `cfg.out`; return the run
     root's manifest. `hook(point)` is called after each step ("seed", "score:seed", "mine",
     "round:0", "plan:R", "cell:ID", "teacher:CELL:BATCH", "synthesize:R", "score:R", "screen:R", "round:R"):
     tests raise from it to simulate a kill. `stop_after` ends the run after the first step named
     so ("seed", "mine", "synthesize" (the next round's), "round:2", ...), its status left "running".
     Raises UserError for a bad config, a non-empty root without resume/overwrite, or a resume with
-    another config; DeltaError when a model fails (everything obtained so far is kept)."""
+    another config; DeltaError when a model fails (everything obtained so far is kept). With
+    `executor` (a RayScoring, closed by the caller) every score stage runs on its Ray cluster and
+    the cells render as Ray tasks there (`generate --executor ray`)."""
     from deltaprompts.models.prompts import load_format
+    from deltaprompts.pipeline.cells import GENERATE_EXECUTOR
 
     teacher, student = load_models(cfg, teacher, student)  # a bad spec fails before anything is written
     load_format(cfg.models.prompt_format)  # so does a bad prompt format, not after the seed stage's renders
@@ -109,14 +119,19 @@ def run_pipeline(cfg: PipelineConfig, *, resume: bool = False, overwrite: bool =
         if stop_after and (point == stop_after or point.partition(":")[0] == stop_after):
             raise _Stop(point)
 
+    if executor is not None:
+        executor.connect()  # generate then uses this Ray as it is
+    token = GENERATE_EXECUTOR.set("ray" if executor is not None else "local")
     try:
-        return _run(cfg, root, teacher, student, mark, hook, log or (lambda _msg: None))
+        return _run(cfg, root, teacher, student, mark, hook, log or (lambda _msg: None), executor)
     except _Stop as e:
         return update_manifest(cfg, root, "running", stopped=f"after {e}")
+    finally:
+        GENERATE_EXECUTOR.reset(token)
 
 
 def _run(cfg: PipelineConfig, root: Path, t: Backend, s: Backend, mark: Hook, hook: Hook | None,
-         say: Callable[[str], None]) -> dict[str, Any]:
+         say: Callable[[str], None], executor: RayScoring | None) -> dict[str, Any]:
     from deltaprompts.generators.base import FAMILIES
     from deltaprompts.pipeline.bandit import make_arms, posteriors, state
     from deltaprompts.pipeline.seed import seed_stage
@@ -128,7 +143,7 @@ def _run(cfg: PipelineConfig, root: Path, t: Backend, s: Backend, mark: Hook, ho
         raise UserError(f"the seed set in {seed_dir} has no items (rejections: {seed_manifest.get('rejections')})")
     say(f"seed: {seed_manifest['counts']['items']} items in {seed_dir}")
     mark("seed")
-    summary = score_stage(cfg, seed_dir, t, s)
+    summary = score_stage(cfg, seed_dir, t, s, executor)
     say(f"score: seed zero-delta fraction {summary.zero_delta_fraction:.1%}")
     mark("score:seed")
     report = mine_stage(cfg, root, t)
@@ -160,7 +175,7 @@ def _run(cfg: PipelineConfig, root: Path, t: Backend, s: Backend, mark: Hook, ho
         mark(f"synthesize:{r}")
         rep = None
         if gen_manifest["counts"]["items"]:
-            score_stage(cfg, gen, t, s)
+            score_stage(cfg, gen, t, s, executor)
             mark(f"score:{r}")
             rep = screen_stage(cfg, gen, kept)
             mark(f"screen:{r}")
