@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from deltaprompts.errors import ProgramError, TemplateError, UnknownNameError
@@ -166,8 +167,57 @@ def bind(node: Node, values: Mapping[str, Scalar]) -> Node:
     return Node(op=node.op, args=[bind(a, values) for a in node.args], params=params)
 
 
+_memo: dict[int | str, tuple[Node | None, Facts, bool, Any]] | None = None
+
+
+@contextlib.contextmanager
+def memo() -> Iterator[None]:
+    """Within this block `execute` remembers the result (or ProgramError) of each (node, facts) pair it
+    ran, by identity, so that the checks re-running a program and its sub-steps cost nothing more.
+    Neither the Facts nor the programs may be changed inside the block."""
+    global _memo
+    outer = _memo
+    _memo = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _memo = outer
+
+
+def cached(key: str, facts: Facts, make: Callable[[], Any]) -> Any:
+    """`make()`, run once per (key, Facts) within a `memo()` block (a graph built from the Facts, say);
+    outside one, every call runs it."""
+    m = _memo
+    if m is None:
+        return make()
+    hit = m.get(key)  # type: ignore[call-overload]
+    if hit is not None and hit[1] is facts:
+        return hit[3]
+    value = make()
+    m[key] = (None, facts, False, value)  # type: ignore[index]
+    return value
+
+
 def execute(node: Node, facts: Facts) -> Any:
     """Run a bound program over Facts; raises ProgramError (with a reason tag) when ill-posed."""
+    m = _memo
+    if m is None:
+        return _execute(node, facts)
+    hit = m.get(id(node))
+    if hit is not None and hit[0] is node and hit[1] is facts:
+        if hit[2]:
+            raise hit[3].with_traceback(None)
+        return hit[3]
+    try:
+        value = _execute(node, facts)
+    except ProgramError as e:
+        m[id(node)] = (node, facts, True, e)
+        raise
+    m[id(node)] = (node, facts, False, value)
+    return value
+
+
+def _execute(node: Node, facts: Facts) -> Any:
     try:
         op = OPS.get(node.op)
     except UnknownNameError as e:
@@ -181,7 +231,7 @@ def execute(node: Node, facts: Facts) -> Any:
         raise ProgramError("bad_param", f"op {node.op!r} with params {node.params}: {e}") from None
 
 
-_REDUCIBLE = {"filter", "filter_cmp", "relate", "same", "intersect", "union"}
+_REDUCIBLE = {"filter", "filter_cmp", "relate", "relate3d", "same", "intersect", "union"}
 
 
 def degenerate_step(node: Node, facts: Facts) -> str | None:

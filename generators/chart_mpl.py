@@ -106,8 +106,9 @@ def mark_extent(d: Drawn, m: Mark) -> Bbox:
     return Bbox.from_extents(px - r, py - r, px + r, py + r)
 
 
-def build_figure(data: ChartData) -> Drawn:
-    """Build and lay out the matplotlib Figure of a chart; raises RenderError on a bad style."""
+def build_figure(data: ChartData, fit: bool = True) -> Drawn:
+    """Build and lay out the matplotlib Figure of a chart (`fit=False`: matplotlib's default axes
+    position, no measuring; the bare baseline of benchmarks/render.py); raises RenderError on a bad style."""
     st = data.style
     theme = THEME_STYLE.get(st.theme)
     if theme is None:
@@ -126,7 +127,8 @@ def build_figure(data: ChartData) -> Drawn:
     d.title = d.ax.set_title("\n".join(textwrap.wrap(data.title, chars)), fontsize=st.title_size, color=theme["text"],
                              pad=10, loc="left" if bold else "center", fontweight="bold" if bold else "normal")
     _add_legend(d, data, theme)
-    layout(d, data)
+    if fit:
+        layout(d, data)
     return d
 
 

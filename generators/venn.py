@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from itertools import product
 from pathlib import Path
 from typing import Any, ClassVar
@@ -88,7 +89,12 @@ def box_in_region(box: tuple[float, ...], key: str, circ: list, fr: tuple[float,
 
 
 def region_mask(key: str, circ: list, fr: tuple[float, ...] | None, size: int) -> np.ndarray:
-    """Pixels (centres) of region `key`."""
+    """Pixels (centres) of region `key` (a read-only array, made once per layout)."""
+    return _region_mask(key, tuple(tuple(c) for c in circ), None if fr is None else tuple(fr), size)
+
+
+@lru_cache(maxsize=64)
+def _region_mask(key: str, circ: tuple, fr: tuple[float, ...] | None, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size] + 0.5
     m = np.ones((size, size), bool)
     for L, (cx, cy, r) in zip(LETTERS, circ):
@@ -96,7 +102,27 @@ def region_mask(key: str, circ: list, fr: tuple[float, ...] | None, size: int) -
         m &= inside if L in key else ~inside
     if fr is not None:
         m &= (xx > fr[0]) & (xx < fr[2]) & (yy > fr[1]) & (yy < fr[3])
+    m.flags.writeable = False
     return m
+
+
+@lru_cache(maxsize=16)
+def _coverage(c: tuple[float, float, float], size: int,
+              ss: int = 3) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """A circle's pixel coverage, supersampled `ss`x`ss`: (the window of the image around it, the share
+    of each window pixel inside the circle, the share on its outline). Both shares are 0 outside the
+    window, so drawing only there gives the bytes drawing the whole image would."""
+    cx, cy, r = c
+    m = r + STROKE / 2 + 1
+    y0, y1 = max(0, int(cy - m)), min(size, int(cy + m) + 2)
+    x0, x1 = max(0, int(cx - m)), min(size, int(cx + m) + 2)
+    yy, xx = (np.mgrid[y0 * ss:y1 * ss, x0 * ss:x1 * ss] + 0.5) / ss
+    dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
+    h, w = y1 - y0, x1 - x0
+    fill = (dist < r).reshape(h, ss, w, ss).mean((1, 3))[..., None]
+    ring = (np.abs(dist - r) < STROKE / 2).reshape(h, ss, w, ss).mean((1, 3))[..., None]
+    fill.flags.writeable = ring.flags.writeable = False  # cached: the same for every image of this layout
+    return (slice(y0, y1), slice(x0, x1)), fill, ring
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...], pad: float) -> bool:
@@ -215,18 +241,13 @@ class Venn(Generator):
         size, n_sets, px = dd["size"], dd["n_sets"], dd["font_px"]
         circ = circles(n_sets, size)
         fr = frame(size) if dd["outside"] else None
-        ss = 3
         img = np.full((size, size, 3), BG, float)
-        yy, xx = (np.mgrid[0:size * ss, 0:size * ss] + 0.5) / ss
-        for (cx, cy, r), col in zip(circ, COLORS):
-            dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-            fill = (dist < r).reshape(size, ss, size, ss).mean((1, 3))[..., None]
-            img = img * (1 - 0.18 * fill) + np.array(col) * 0.18 * fill
-        for (cx, cy, r), col in zip(circ, COLORS):
-            dist = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-            ring = (np.abs(dist - r) < STROKE / 2).reshape(size, ss, size, ss).mean((1, 3))[..., None]
+        cover = [_coverage(tuple(c), size) for c in circ]
+        for (win, fill, _), col in zip(cover, COLORS):
+            img[win] = img[win] * (1 - 0.18 * fill) + np.array(col) * 0.18 * fill
+        for (win, _, ring), col in zip(cover, COLORS):
             dark = np.array(col) * 0.75
-            img = img * (1 - ring) + dark * ring
+            img[win] = img[win] * (1 - ring) + dark * ring
         im = Image.fromarray(img.round().clip(0, 255).astype(np.uint8), "RGB")
         draw = ImageDraw.Draw(im)
         if fr is not None:

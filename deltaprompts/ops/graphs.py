@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from deltaprompts import engine
 from deltaprompts.errors import ProgramError
 from deltaprompts.programs import op
 from deltaprompts.records import Entity, Facts
@@ -15,7 +16,12 @@ BY = ("edges", "weight")
 
 def network(facts: Facts) -> Any:
     """The networkx graph of the Facts' edges (a DiGraph when directed); raises ProgramError without edges.
-    networkx is imported here, not at module load: every op module loads with the op registry."""
+    Built once per Facts within engine.memo() (the ops only read it)."""
+    return engine.cached("ops.graphs.network", facts, lambda: _network(facts))
+
+
+def _network(facts: Facts) -> Any:
+    # networkx is imported here, not at module load: every op module loads with the op registry
     import networkx as nx
 
     edges = facts.extra.get("edges")
