@@ -16,6 +16,8 @@ def catalog(template_dirs: tuple[str, ...] = ()) -> dict[str, list[dict[str, Any
     for name in FAMILIES.names():
         cls = FAMILIES.get(name)
         families.append({"name": name, "domain": cls.domain, "version": cls.version, "description": cls.description})
+        if why := cls.unavailable():
+            families[-1]["unavailable"] = why
         for k in cls.knobs:
             knobs.append({"family": name, "name": k.name, "type": k.type, "default": k.default, "allowed": k.allowed(),
                           "difficulty": k.difficulty, "help": k.help})

@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 import deltaprompts
+from deltaprompts import augment, engine
 from deltaprompts.errors import DeltaError, LayoutError, ProgramError, RenderError, UnknownNameError, UserError
 from deltaprompts.generators.base import FAMILIES, Generator, Rendered
 from deltaprompts.knobs import resolve_knobs
@@ -36,7 +37,7 @@ from deltaprompts.questions import QuestionTemplate, load_templates, make_questi
 from deltaprompts.records import ImageRef, Item, Scalar, Spec
 from deltaprompts.rng import base_values, extensible_choice, item_rng
 from deltaprompts.store import MAX_ITEMS, RunStore, ShardStats, atomic_write, now
-from deltaprompts.files import read_text
+from deltaprompts.files import read_text, text_lines
 from deltaprompts.verifiers.checks import balance, check_item
 
 DOMAINS = ("chart", "document", "scene")
@@ -81,14 +82,17 @@ class GenerateConfig(BaseModel):
 
 
 def select_families(families: Sequence[str] = (), domains: Sequence[str] = ()) -> list[str]:
-    """Resolve --family / --domain selections to family names; raises UnknownNameError."""
+    """Resolve --family / --domain selections to family names (a domain leaves out families that are
+    unavailable here); raises UnknownNameError, or UserError for a named family that is unavailable."""
     out: list[str] = []
     for d in domains:
         if d not in DOMAINS:
             raise UnknownNameError("domain", d, DOMAINS)
-        out += [n for n in FAMILIES.names() if FAMILIES.get(n).domain == d]
+        # a family that cannot render here (an optional package missing) is left out of a whole domain
+        out += [n for n in FAMILIES.names() if FAMILIES.get(n).domain == d and not FAMILIES.get(n).unavailable()]
     for f in families:
-        FAMILIES.get(f)
+        if why := FAMILIES.get(f).unavailable():
+            raise UserError(f"family {f} is unavailable here: {why}")
         out.append(f)
     if not out:
         raise UserError("choose what to generate: --family NAME[,NAME...] or --domain chart,document,scene")
@@ -131,10 +135,18 @@ def _close_families() -> None:
         fam.close()
 
 
-def _exit_with_parent(parent: int) -> None:
+#: how many threads a renderer that parallelises itself (Blender's Cycles) may use in this process
+RENDER_THREADS_ENV = "DELTAPROMPTS_RENDER_THREADS"
+
+
+def _exit_with_parent(parent: int, render_threads: int = 0) -> None:
     """Worker initializer: a daemon thread that ends this worker once its parent is gone (a `kill -9`
-    of `generate` would otherwise leave the workers, and the resource tracker, running)."""
+    of `generate` would otherwise leave the workers, and the resource tracker, running). With
+    `render_threads`, the workers share the cores rather than each renderer taking all of them."""
     import threading
+
+    if render_threads:
+        os.environ[RENDER_THREADS_ENV] = str(render_threads)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -167,6 +179,20 @@ def image_refs(spec: Spec, rendered: Rendered) -> list[ImageRef]:
                      width=int(w), height=int(h)) for n, (png, (w, h)) in enumerate(zip(pngs, sizes))]
 
 
+_SKILLS: list[Any] = [None, {}]  # the templates last asked about and their skills by name
+
+
+def _skills_of(templates: Sequence[QuestionTemplate]) -> dict[str, list[str]]:
+    """Each template's skills by its name, worked out once per tuple of templates (load_templates'), not
+    per render; a list (which may change) is read afresh."""
+    if not isinstance(templates, tuple):
+        return {t.name: list(t.skills) for t in templates}
+    if _SKILLS[0] is not templates:
+        _SKILLS[:] = [templates, {t.name: list(t.skills) for t in templates}]
+    return _SKILLS[1]
+
+
+@engine.memo()  # the checks re-run each question's program and its steps: run each (node, Facts) once
 def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rendered: Rendered, spec: Spec,
                 want: int, attempt: int, rejects: Counter) -> list[Item]:
     """Up to `want` items with distinct, well-posed questions about one render.
@@ -180,7 +206,7 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
         rejects["no_template"] += 1
         return []
     image, *more_images = image_refs(spec, rendered)
-    skills = {t.name: list(t.skills) for t in templates}
+    skills = _skills_of(templates)
     out: list[Item] = []
     seen: set[str] = set()
     for slot in range(want * 6):
@@ -198,7 +224,8 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
             rejects["duplicate_question"] += 1
             continue
         tags = {"domain": rendered.facts.domain, "knobs": spec.knobs, "question_family": q.question_family,
-                "skills": skills.get(q.question_family, []), "steps": ops_count(q.program), "answer_type": q.answer_type}
+                "skills": list(skills.get(q.question_family, [])), "steps": ops_count(q.program),
+                "answer_type": q.answer_type}
         prov = {"generator": f"{fam}@{spec.version}", "deltaprompts": deltaprompts.__version__,
                 "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
         item = Item(id=Item.make_id(spec, q), family=fam, family_version=spec.version, spec=spec, image=image,
@@ -316,6 +343,7 @@ def run_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats:
         for i, s in specs.items():
             by_family.setdefault(s.family, []).append(i)
         rendered = _render(by_family, specs, rejects)
+        rendered = {i: augment.apply(specs[i], r) for i, r in rendered.items()}  # the `augment` knob: post-render realism
         retry = {}
         for i, attempt in pending.items():
             want = min(cfg.questions_per_image, cfg.n - i * cfg.questions_per_image)
@@ -341,7 +369,8 @@ def run_shard(cfg: GenerateConfig, k: int, root: str) -> ShardStats:
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape the bytes of a run."""
     out = {"python": platform.python_version(), "deltaprompts": deltaprompts.__version__}
-    for dist in ("numpy", "pillow", "matplotlib", "reportlab", "pymupdf", "plotly", "kaleido", "jinja2", "faker", "pydantic"):
+    for dist in ("numpy", "pillow", "matplotlib", "reportlab", "pymupdf", "plotly", "kaleido", "jinja2", "faker", "pydantic",
+                 "babel", "fonttools", "opencv-python-headless", "bpy"):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -400,7 +429,8 @@ def _local_shards(cfg: GenerateConfig, root: str, todo: Iterator[int], workers: 
         return
     # spawn, not fork: a worker may own a browser (plotly) and must not inherit threads or locks.
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
+                             initializer=_exit_with_parent,
+                             initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // workers))) as pool:
         # a few shards in flight per worker, not one future per shard of the run
         futures = {pool.submit(run_shard, cfg, k, root) for k in itertools.islice(todo, 2 * workers)}
         while futures:
@@ -487,10 +517,9 @@ def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
     if path.exists():
         dropped = set(json.loads(path.read_text())["dropped"])
     else:
-        # what balance reads of each item (id, question family, value), not whole items: a run's Facts stay on disk
-        light = (SimpleNamespace(id=it.id, question=SimpleNamespace(question_family=it.question.question_family, value=it.question.value))
-                 for it in store.iter_items())
-        dropped = balance(list(light), cfg.balance_ratio, cfg.balance_min) if cfg.balance_ratio else set()
+        # what balance reads of each item (id, question family, value), parsed as plain JSON, not validated
+        # as whole Items: a serial pass over the run at its end, and a run's Facts stay on disk
+        dropped = balance(list(_balance_view(store)), cfg.balance_ratio, cfg.balance_min) if cfg.balance_ratio else set()
         atomic_write(path, json.dumps({"ratio": cfg.balance_ratio, "dropped": sorted(dropped)}, indent=0))
     for k in range(cfg.n_shards):
         lines = read_text(store.shard_path(k)).splitlines()
@@ -502,6 +531,23 @@ def apply_balance(store: RunStore, cfg: GenerateConfig) -> None:
         items = [Item.model_validate_json(line) for line in keep]
         rejections = {**stats.rejections, "answer_imbalance": stats.rejections.get("answer_imbalance", 0) + removed}
         store.write_items(k, items, rejections, shard=stats.shard, seconds=stats.seconds)
+
+
+def _balance_view(store: RunStore) -> Iterator[SimpleNamespace]:
+    """What balance reads of every item of the run (id, question family, value), in shard order; raises
+    UserError naming a line that is not an item's JSON."""
+    for path in store.shard_files():
+        for n, line in text_lines(path):
+            if not line.strip():
+                continue
+            try:
+                it = json.loads(line)
+                q = it["question"]
+                family = q["question_family"] if "question_family" in q else q["family"]  # runs before the rename
+                yield SimpleNamespace(id=it["id"], question=SimpleNamespace(question_family=family,
+                                                                            value=q.get("value")))
+            except (ValueError, KeyError, TypeError) as e:
+                raise UserError(f"{path}:{n}: not a valid item: {e!r}") from None
 
 
 def finalize(store: RunStore, cfg: GenerateConfig, manifest: dict[str, Any], seconds: float) -> dict[str, Any]:

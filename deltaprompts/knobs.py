@@ -30,6 +30,9 @@ class Knob:
     hi: float | None = None
     choices: tuple[str, ...] = field(default_factory=tuple)
     difficulty: str = "none"
+    #: False for a knob added after items were made (COMMON_KNOBS): left out of the resolved knobs
+    #: (and so of Spec.knobs) while at its default, so items made without it stay byte-identical
+    stored_at_default: bool = True
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -79,7 +82,18 @@ def resolve_knobs(family: str, knobs: Iterable[Knob], given: Mapping[str, object
     for name in given:
         if name not in by_name:
             raise UnknownNameError("knob", name, by_name, where=f" for family {family}")
-    return {name: (k.parse(given[name]) if name in given else k.default) for name, k in by_name.items()}
+    out = {name: (k.parse(given[name]) if name in given else k.default) for name, k in by_name.items()}
+    return {name: v for name, v in out.items() if by_name[name].stored_at_default or v != by_name[name].default}
+
+
+AUGMENT_STYLES = ("none", "photo", "scan", "screen")
+COMMON_KNOBS: tuple[Knob, ...] = (
+    Knob("augment", "choice", "none", "post-render realism (deltaprompts.augment): photo (perspective, lighting, "
+         "shadow, blur, JPEG, paper), scan (skew, noise, binarisation, bleed-through), screen (rescaling, "
+         "moire); boxes follow the warp as quads", choices=AUGMENT_STYLES, difficulty="photo and scan are harder",
+         stored_at_default=False),
+)
+"""Knobs every family has (Generator appends them to its own): a post-render stage, not the family's drawing."""
 
 
 def parse_knob_args(pairs: Iterable[str]) -> dict[str, str]:

@@ -47,6 +47,8 @@ class Slot(BaseModel):
     choices: list[Scalar] | None = None
     threshold: str | None = None
     distinct_from: list[str] = Field(default_factory=list)
+    where: dict[str, str] = Field(default_factory=dict, description="attr -> an earlier slot: draw `attr` values "
+                                  "only from entities with those values (the colour of a cube: {shape: s}).")
 
 
 class Requires(BaseModel):
@@ -67,6 +69,7 @@ class QuestionTemplate(BaseModel):
     name: str
     domain: str
     applies_to: list[str] = Field(default_factory=lambda: ["*"], description="Family name globs.")
+    exclude: list[str] = Field(default_factory=list, description="Family name globs it never applies to.")
     answer_type: AnswerType
     skills: list[str] = Field(default_factory=list)
     steps: int | None = None
@@ -84,6 +87,8 @@ class QuestionTemplate(BaseModel):
     def applies(self, family: str, facts: Facts) -> bool:
         """Whether this template can ask about a render of `family` with these Facts."""
         if facts.domain != self.domain or not any(fnmatch.fnmatchcase(family, g) for g in self.applies_to):
+            return False
+        if any(fnmatch.fnmatchcase(family, g) for g in self.exclude):
             return False
         r = self.requires
         ents = facts.entities
@@ -132,6 +137,10 @@ def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate
     for s_name, slot in tpl.slots.items():
         if sum(x is not None for x in (slot.attr, slot.choices, slot.threshold)) != 1:
             raise TemplateError(f"{where}: slot {s_name!r} needs exactly one of attr, choices, threshold")
+        earlier = list(tpl.slots)[:list(tpl.slots).index(s_name)]
+        if slot.where and (slot.attr is None or not set(slot.where.values()) <= set(earlier)):
+            raise TemplateError(f"{where}: slot {s_name!r}: `where` needs attr and names earlier slots "
+                                f"(earlier: {earlier or 'none'}), got {slot.where}")
     if not tpl.phrasings:
         raise TemplateError(f"{where}: needs at least one phrasing")
     for i, text_ in enumerate(tpl.phrasings):
@@ -179,10 +188,10 @@ def load_templates(extra_dirs: tuple[str, ...] = ()) -> tuple[QuestionTemplate, 
 # ---------------------------------------------------------------- filling a template
 
 
-def _distinct(facts: Facts, attr: str) -> list[Scalar]:
+def _distinct(facts: Facts, attr: str, where: dict[str, Scalar] | None = None) -> list[Scalar]:
     seen: dict[Scalar, None] = {}
     for e in facts.entities:
-        if attr in e.attrs:
+        if attr in e.attrs and all(e.attrs.get(a) == v for a, v in (where or {}).items()):
             seen.setdefault(e.attrs[attr], None)
     return list(seen)
 
@@ -204,7 +213,7 @@ def fill_slots(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator) ->
     values: dict[str, Scalar] = {}
     for name, slot in tpl.slots.items():
         if slot.attr is not None:
-            pool = _distinct(facts, slot.attr)
+            pool = _distinct(facts, slot.attr, {a: values[w] for a, w in slot.where.items()})
         elif slot.choices is not None:
             pool = list(slot.choices)
         else:
@@ -330,7 +339,15 @@ def make_question(tpl: QuestionTemplate, facts: Facts, rng: np.random.Generator,
             tol = EXACT
     return Question(text=text, program=program, answer=answer, answer_type=answer_type, value=value,
                     options=options, tolerance=tol.rel_tol, abs_tol=tol.abs_tol, tolerance_source=tol.source,
-                    question_family=tpl.name, template=f"{Path(tpl.source).name}#{k + 1}", source="template")
+                    question_family=tpl.name, template=f"{Path(tpl.source).name}#{k + 1}", source="template",
+                    locale=question_locale(facts))
+
+
+def question_locale(facts: Facts) -> str | None:
+    """The locale a render prints its numbers in (Facts.context["locale"]), for Question.locale;
+    None for English conventions (en_*) or no locale, so such questions carry no locale field."""
+    loc = facts.context.get("locale")
+    return loc if isinstance(loc, str) and loc.split("_")[0] != "en" else None
 
 
 def question_tolerance(tpl: QuestionTemplate, program: Node, value: Any, facts: Facts) -> Tolerance:

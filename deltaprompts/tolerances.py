@@ -30,6 +30,7 @@ from typing import Any
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError
 from deltaprompts.records import Entity, Facts, Node, Question, ToleranceSource
+from deltaprompts.verifiers.numbers import delocalize
 
 NUMERIC_TYPES = ("number", "percent", "currency")
 #: The decimals an answer string shows when nothing else sets them (questions.format_answer).
@@ -78,10 +79,11 @@ def half_unit(decimals: int) -> float:
     return 0.5 * 10.0 ** -decimals
 
 
-def printed_decimals(text: str) -> int:
-    """The decimals of the first number in a printed text (`$1,234.50` -> 2, `41%` -> 0);
-    raises ProgramError("unreadable_value") when the text holds no number."""
-    m = _NUMBER.search(text)
+def printed_decimals(text: str, locale: str | None = None) -> int:
+    """The decimals of the first number in a printed text (`$1,234.50` -> 2, `41%` -> 0), read in
+    `locale`'s conventions when given (de_DE `1.035,00 €` -> 2); raises ProgramError("unreadable_value")
+    when the text holds no number."""
+    m = _NUMBER.search(delocalize(text, locale) if locale else text)
     if m is None:
         raise ProgramError("unreadable_value", f"printed text {text!r} shows no number")
     return len(m.group(1) or "")
@@ -145,7 +147,7 @@ def _implied_decimals(facts: Facts, entity: Entity, attr: str) -> int | None:
     column = [t.text for t in facts.texts if t.role.startswith("cell:") and t.role.endswith(f":{attr}")]
     row = [t.text for t in facts.texts if t.role.startswith(f"cell:{entity.id}:")]
     for texts in (column, row):
-        found = [printed_decimals(t) for t in texts if _NUMBER.search(t)]
+        found = [printed_decimals(t, _locale(facts)) for t in texts if _NUMBER.search(t)]
         if found:
             return max(found)
     return None
@@ -155,7 +157,7 @@ def _entity_reading(facts: Facts, entity: Entity, attr: str) -> _Reading:
     printed = (facts.extra.get("printed") or {}).get(entity.id, {}).get(attr) \
         or _text_of(facts, f"cell:{entity.id}:{attr}")
     if printed:
-        return _Reading({}, printed_decimals(printed), False)
+        return _Reading({}, printed_decimals(printed, _locale(facts)), False)
     axis = attr_axis(facts, entity, attr) if facts.domain == "chart" else None
     if axis is not None:
         return _Reading({f"{entity.id}.{attr}": axis_error(facts, axis)}, None, True)
@@ -171,7 +173,13 @@ def _field_reading(facts: Facts, name: str) -> _Reading:
     printed = _text_of(facts, f"field:{name}")
     if not printed:
         raise ProgramError("unreadable_value", f"field {name!r} is not printed")
-    return _Reading({}, printed_decimals(printed), False)
+    return _Reading({}, printed_decimals(printed, _locale(facts)), False)
+
+
+def _locale(facts: Facts) -> str | None:
+    """The locale a render prints numbers in (a document's Facts.context["locale"]), else None."""
+    loc = facts.context.get("locale")
+    return loc if isinstance(loc, str) else None
 
 
 def _is_number(v: Any) -> bool:

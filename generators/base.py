@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from deltaprompts.knobs import Knob, resolve_knobs
+from deltaprompts.knobs import COMMON_KNOBS, Knob, resolve_knobs
 from deltaprompts.records import Facts, Spec
 from deltaprompts.registry import Registry
 from deltaprompts.rng import item_rng
@@ -49,6 +49,12 @@ class Generator(ABC):
     description: ClassVar[str] = ""
     knobs: ClassVar[tuple[Knob, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every family also takes the COMMON_KNOBS (e.g. `augment`), after its own knobs."""
+        super().__init_subclass__(**kwargs)
+        own = {k.name for k in cls.knobs}
+        cls.knobs = (*cls.knobs, *(k for k in COMMON_KNOBS if k.name not in own))
+
     @abstractmethod
     def sample_data(self, rng: np.random.Generator, knobs: dict[str, Any]) -> dict[str, Any]:
         """Return the family's render parameters (JSON-able) for one item."""
@@ -74,11 +80,20 @@ class Generator(ABC):
     def close(self) -> None:
         """Release any out-of-process resource (a browser); called once per worker at exit."""
 
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """Why this family cannot render on this machine (a missing optional package, with its install
+        hint), or None when it can. `list` shows the reason; `generate --family` refuses with it."""
+        return None
+
 
 # The built-in families: each module registers its classes with @register when imported.
 BUILTIN_MODULES = (
     "deltaprompts.generators.charts",
     "deltaprompts.generators.documents",
+    "deltaprompts.generators.documents_finance",
+    "deltaprompts.generators.documents_records",
+    "deltaprompts.generators.documents_pages",
     "deltaprompts.generators.scenes",
     "deltaprompts.generators.dials",
     "deltaprompts.generators.graphs",
@@ -86,6 +101,9 @@ BUILTIN_MODULES = (
     "deltaprompts.generators.venn",
     "deltaprompts.generators.symbol_grid",
     "deltaprompts.generators.geometry",
+    "deltaprompts.generators.pairs",
+    "deltaprompts.generators.frames",
+    "deltaprompts.generators.clevr3d",
 )
 FAMILIES: Registry[type[Generator]] = Registry(
     "family", entry_point_group="deltaprompts.generators", modules=BUILTIN_MODULES

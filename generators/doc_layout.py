@@ -36,6 +36,7 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from deltaprompts.errors import RenderError, TemplateError
+from deltaprompts.generators import cjk_font
 
 _TTF = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 # Layout font names -> DejaVu files shipped with matplotlib, so every machine draws the same glyphs.
@@ -44,14 +45,20 @@ FONTS = {
     "mono": "DejaVuSansMono.ttf", "mono-bold": "DejaVuSansMono-Bold.ttf",
     "serif": "DejaVuSerif.ttf", "serif-bold": "DejaVuSerif-Bold.ttf", "serif-italic": "DejaVuSerif-Italic.ttf",
 }
-FontName = Literal["sans", "sans-bold", "sans-italic", "mono", "mono-bold", "serif", "serif-bold", "serif-italic"]
+FontName = Literal["sans", "sans-bold", "sans-italic", "mono", "mono-bold", "serif", "serif-bold", "serif-italic",
+                   "cjk", "cjk-bold"]  # cjk: Noto Sans CJK (generators/cjk_font.py), also the fallback for CJK text
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 MIN_SHRINK = 0.6  # text wider than its room is shrunk down to this fraction of its size, never cut
 
 
 @lru_cache(maxsize=None)
 def font(name: str) -> str:
-    """Register the DejaVu TTF behind layout font `name` with reportlab (once); return its PDF name."""
+    """Register the DejaVu TTF behind layout font `name` with reportlab (once); return its PDF name.
+
+    "cjk" and "cjk-bold" give a Noto Sans CJK subset of ASCII and CJK punctuation (metrics, plain text);
+    `_Painter.font_for` picks the document's own subset. Raises RenderError when it is not installed."""
+    if name in cjk_font.CJK_FILES:
+        return cjk_font.register(name)
     pdf_name = "DP-" + FONTS[name].removesuffix(".ttf")
     pdfmetrics.registerFont(TTFont(pdf_name, str(_TTF / FONTS[name])))
     return pdf_name
@@ -289,13 +296,23 @@ class _Painter:
         self.c, self.h = c, height
         self.drawn: list[Drawn] = []
         self.rows: dict[str, tuple[float, float, float, float]] = {}
+        self.cjk_chars = ""  # every character of the layout, so one CJK subset per weight serves the page
+
+    def font_for(self, fname: str, s: str) -> str:
+        """The PDF font that draws `s` in layout font `fname`: its DejaVu face when that has every glyph
+        of `s`, else (and for cjk fonts) a Noto Sans CJK subset of the page's characters."""
+        if fname not in cjk_font.CJK_FILES:
+            pdf = font(fname)
+            if all(ord(ch) in _glyphs(pdf) for ch in s):
+                return pdf
+        return cjk_font.register("cjk-bold" if "bold" in fname else "cjk", self.cjk_chars + s)
 
     def text(self, s: str, x: float, y_top: float, fname: str, size: float, color: Color, align: str,
              role: str, value: str | None = None, room: float | None = None) -> None:
         """Draw `s` with its line box's top at y_top, anchored at x by `align`; record it."""
         if not s.strip():
             return
-        pdf = font(fname)
+        pdf = self.font_for(fname, s)
         w = pdfmetrics.stringWidth(s, pdf, size)
         if room is not None and w > room:
             size = max(size * MIN_SHRINK, size * room / w)
@@ -419,6 +436,27 @@ class _Painter:
         self.text(s, anchor, y, fname, size, color, align, role, value, width - 2 * pad)
 
 
+@lru_cache(maxsize=None)
+def _glyphs(pdf_name: str) -> frozenset[int]:
+    """The code points registered font `pdf_name` has glyphs for."""
+    return frozenset(pdfmetrics.getFont(pdf_name).face.charToGlyph)
+
+
+def _layout_chars(layout: Layout) -> str:
+    """The distinct non-ASCII characters of a layout's strings, sorted."""
+    chars: set[str] = set()
+    stack: list[Any] = [layout.model_dump()]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            chars.update(ch for ch in v if ord(ch) > 0x7E)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return "".join(sorted(chars))
+
+
 def _line_height(fname: str, size: float) -> float:
     asc, desc = pdfmetrics.getAscentDescent(font(fname), size)
     return asc - desc
@@ -440,6 +478,7 @@ def draw(layout: Layout) -> Drawing:
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=(layout.page.width, layout.page.height), invariant=1, pageCompression=0)
     p = _Painter(c, layout.page.height)
+    p.cjk_chars = _layout_chars(layout)
     if layout.page.background.lower() != "#ffffff":
         p.rect(0, 0, layout.page.width, layout.page.height, layout.page.background, None)
     for i, b in enumerate(layout.blocks):
@@ -456,6 +495,9 @@ def draw(layout: Layout) -> Drawing:
 
 
 Word = tuple[float, float, float, float, str]
+# PyMuPDF splits words at ASCII whitespace and the no-break space only; a thin or narrow no-break
+# space (U+2009, U+202F: Babel's fr_FR thousands separator) stays inside its word.
+_WORD_RUN = re.compile(r"[^ \t\n\r\f\v\xa0]+")
 
 
 def locate(d: Drawn, words: list[Word], slack: float = 1.0) -> tuple[float, float, float, float]:
@@ -468,7 +510,7 @@ def locate(d: Drawn, words: list[Word], slack: float = 1.0) -> tuple[float, floa
     x0, y0, x1, y1 = d.box
     inside = sorted((w for w in words if x0 - slack <= (w[0] + w[2]) / 2 <= x1 + slack
                      and y0 - slack <= (w[1] + w[3]) / 2 <= y1 + slack), key=lambda w: w[0])
-    tokens = [(m.start(), m.end()) for m in re.finditer(r"\S+", d.text)]
+    tokens = [(m.start(), m.end()) for m in _WORD_RUN.finditer(d.text)]
     if [w[4] for w in inside] != [d.text[a:b] for a, b in tokens]:
         raise RenderError(f"text {d.text!r} ({d.role}) reads back as {[w[4] for w in inside]!r}; "
                           "does it overlap other text?")

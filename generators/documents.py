@@ -21,6 +21,7 @@ from PIL import Image, ImageFilter
 from deltaprompts.errors import RenderError, TemplateError, UnknownNameError
 from deltaprompts.generators.base import Generator, Rendered, choice, png_bytes, register
 from deltaprompts.generators.doc_layout import Drawing, draw, layout_digest, load_layout, locate
+from deltaprompts.generators.locales import format_date, format_money, format_percent
 from deltaprompts.knobs import Knob
 from deltaprompts.records import Entity, Facts, Spec, TextSpan
 from deltaprompts.rng import base_values, extensible_choice
@@ -36,9 +37,7 @@ _TLD = {"en_US": "com", "en_GB": "co.uk", "de_DE": "de", "fr_FR": "fr", "nl_NL":
 # Tax rates in basis points: US sales tax, UK VAT, euro-area VAT.
 _TAX_BP = {"USD": (400, 500, 600, 625, 650, 700, 725, 800, 825, 950), "GBP": (2000, 2000, 2000, 500),
            "EUR": (1900, 2000, 2100, 2200, 1000, 700)}
-_MONTHS = ("January February March April May June July August September October November December").split()
-_DATE_US = ("{m:02d}/{d:02d}/{y}", "{month} {d}, {y}", "{mon} {d}, {y}", "{y}-{m:02d}-{d:02d}")
-_DATE_EU = ("{d:02d}/{m:02d}/{y}", "{d} {month} {y}", "{d:02d}.{m:02d}.{y}", "{y}-{m:02d}-{d:02d}", "{d} {mon} {y}")
+_DATE_STYLES = ("short", "medium", "long", "iso")  # Babel (CLDR) date styles of the document's locale
 _ACCENTS = ("#1f4e79", "#2e7d32", "#8e2430", "#37474f", "#5b3f8c", "#0b6e6e", "#b35c00", "#263238")
 ALWAYS_FIELDS = {"currency", "n_items"}  # facts the page implies without printing them as a value
 _fakers: dict[str, Faker] = {}  # building a Faker costs ~50 ms; each use re-seeds it, so sharing is safe
@@ -70,6 +69,17 @@ def vocabulary() -> dict[str, Any]:
 # ---------------------------------------------------------------- formatting and sampling helpers
 
 
+def doc_money(cents: int, data: dict[str, Any]) -> str:
+    """Integer cents as a document prints them in its locale (data["locale"], data["currency"]):
+    de_DE '1.035,00\xa0€', en_US '$1,035.00'."""
+    return format_money(int(cents), data["currency"], data["locale"])
+
+
+def doc_pct(bp: int, data: dict[str, Any]) -> str:
+    """Basis points as a document prints a rate in its locale: en_US '7.25%', de_DE '7,25\xa0%'."""
+    return format_percent(int(bp), data["locale"], basis_points=True)
+
+
 def money(cents: int, symbol: str) -> str:
     """Integer cents as the documents print money: symbol, thousands commas, two decimals ($1,234.50)."""
     sign = "-" if cents < 0 else ""
@@ -86,15 +96,23 @@ def _half_up(num: int, den: int) -> int:
     return (2 * num + den) // (2 * den)
 
 
-def _fmt_date(d: dt.date, pattern: str) -> str:
-    month = _MONTHS[d.month - 1]
-    return pattern.format(y=d.year, m=d.month, d=d.day, month=month, mon=month[:3])
+def _fmt_date(d: dt.date, style: str, locale: str) -> str:
+    return format_date(d, locale, style)
+
+
+def _hash_free(fake: Faker) -> Faker:
+    """Faker with its set-built word lists put in a fixed order: Faker's it_IT address provider lists its
+    cities as list(set(...)), whose order (and so every seeded draw) changes with PYTHONHASHSEED."""
+    for provider in fake.get_providers():
+        if provider.__module__ == "faker.providers.address.it_IT" and isinstance(getattr(provider, "cities", None), list):
+            provider.cities = sorted(provider.cities)
+    return fake
 
 
 def _faker(locale: str, rng: np.random.Generator) -> Faker:
     fake = _fakers.get(locale)
     if fake is None:
-        fake = _fakers[locale] = Faker(locale)
+        fake = _fakers[locale] = _hash_free(Faker(locale))
     fake.seed_instance(int(rng.integers(2**31)))
     return fake
 
@@ -234,9 +252,9 @@ class _Document(Generator):
     kind: ClassVar[str]
 
     def template_context(self, data: dict[str, Any]) -> dict[str, Any]:
-        """What a layout file sees: the data plus `money(cents)` and `pct(basis_points)` helpers."""
-        sym = data["currency_symbol"]
-        return {**data, "money": lambda c: money(int(c), sym), "pct": lambda bp: pct(int(bp))}
+        """What a layout file sees: the data plus `money(cents)` and `pct(basis_points)` helpers,
+        which print in the document's locale (Babel)."""
+        return {**data, "money": lambda c: doc_money(int(c), data), "pct": lambda bp: doc_pct(int(bp), data)}
 
     def fields(self, data: dict[str, Any]) -> dict[str, Any]:
         """Named facts of the document (money as float units), before dropping what the page omits."""
@@ -245,7 +263,13 @@ class _Document(Generator):
     def context(self, data: dict[str, Any]) -> dict[str, Any]:
         """Words for phrasing questions."""
         return {"doc": self.kind, "currency_symbol": data["currency_symbol"], "currency": data["currency"],
-                "item_noun": "item"}
+                "item_noun": "item", "locale": data["locale"]}
+
+    def entities(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        """(table row id, attrs) of each entity; its box is the row's. Default: the line items."""
+        return [(f"line{it['line']}", {"description": it["description"], "quantity": it["quantity"],
+                                       "unit_price": it["unit_price"] / 100, "amount": it["amount"] / 100,
+                                       "line": it["line"]}) for it in data["items"]]
 
     def build_pdf(self, spec: Spec) -> tuple[Drawing, str]:
         """Draw a Spec's layout: return (Drawing, layout file sha256 prefix). Raises TemplateError, RenderError."""
@@ -286,13 +310,10 @@ class _Document(Generator):
         shown = {t.role.removeprefix("field:") for t in texts if t.role.startswith("field:")}
         fields = {k: (v if k in shown or k in ALWAYS_FIELDS else None) for k, v in self.fields(data).items()}
         entities = []
-        for it in data["items"]:
-            rid = f"line{it['line']}"
+        for rid, attrs in self.entities(data):
             if rid not in drawing.rows:
                 raise RenderError(f"layout {data['layout']}: no table row with id {rid!r}")
-            entities.append(Entity(id=rid, box=px(drawing.rows[rid]), attrs={
-                "description": it["description"], "quantity": it["quantity"], "unit_price": it["unit_price"] / 100,
-                "amount": it["amount"] / 100, "line": it["line"]}))
+            entities.append(Entity(id=rid, box=px(drawing.rows[rid]), attrs=attrs))
         img = _noise(img, data.get("noise", "none"), int(data.get("noise_seed", 0)))
         facts = Facts(domain="document", kind=data["layout"], width=img.width, height=img.height,
                       entities=entities, fields=fields, texts=texts, context=self.context(data),
@@ -324,7 +345,7 @@ class Invoice(_Document):
 
     name = "document.invoice"
     kind = "invoice"
-    version = "1"
+    version = "2"  # 2: money, rates and dates in the locale's conventions (Babel)
     description = "Invoice with Faker parties, curated line items and exact totals; layouts from templates/documents."
     knobs = _knobs("invoice", 15, "3-8", 100)
 
@@ -339,7 +360,7 @@ class Invoice(_Document):
         items = _items(rng, pool, n, 0.25, caps=False)
         issue = dt.date(2019, 1, 1) + dt.timedelta(days=int(rng.integers(0, 7 * 365)))
         terms = int(choice(rng, (14, 15, 30, 30, 45, 60)))
-        datefmt = str(choice(rng, _DATE_US if data["currency"] == "USD" else _DATE_EU))
+        datefmt = str(choice(rng, _DATE_STYLES))
         num = int(rng.integers(1, 99999))
         initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", seller)[:3]).upper() or "INV"
         number = str(choice(rng, (f"INV-{issue.year}-{num:05d}", f"{num:06d}", f"INV{num:05d}",
@@ -351,8 +372,8 @@ class Invoice(_Document):
                        "email": f"{choice(rng, ('billing', 'accounts', 'invoices', 'info'))}@{_slug(seller)}.{tld}"},
             "buyer": {"name": buyer, "contact": fake.name(), "address": _address(fake),
                       "email": f"{choice(rng, ('ap', 'finance', 'payables', 'office'))}@{_slug(buyer)}.{tld}"},
-            "invoice_number": number, "issue_date": _fmt_date(issue, datefmt),
-            "due_date": _fmt_date(issue + dt.timedelta(days=terms), datefmt), "terms": f"Net {terms}",
+            "invoice_number": number, "issue_date": _fmt_date(issue, datefmt, data["locale"]),
+            "due_date": _fmt_date(issue + dt.timedelta(days=terms), datefmt, data["locale"]), "terms": f"Net {terms}",
             "bank": bank, "items": items,
             **_totals(rng, items, data["currency"], str(knobs["discount"]), (5, 10, 15, 20)),
         })
@@ -374,7 +395,7 @@ class Receipt(_Document):
 
     name = "document.receipt"
     kind = "receipt"
-    version = "1"
+    version = "2"  # 2: money, rates and dates in the locale's conventions (Babel)
     description = "Narrow till receipt with a store, items, tax, payment and change; layouts from templates/documents."
     knobs = _knobs("receipt", 14, "3-10", 150)
 
@@ -403,7 +424,7 @@ class Receipt(_Document):
             change = tendered - total
         data.update({
             "store": {"name": store, "type": store_type, "address": _address(fake)[:3], "phone": _phone(fake)},
-            "date": _fmt_date(when.date(), str(choice(rng, _DATE_US if us else _DATE_EU[:3]))), "time": time,
+            "date": _fmt_date(when.date(), str(choice(rng, _DATE_STYLES[:3])), data["locale"]), "time": time,
             "receipt_number": f"{int(rng.integers(1, 999999)):06d}", "register": int(rng.integers(1, 12)),
             "cashier": fake.first_name(), "items": items, **totals, "payment_method": method,
             "card_last4": None if method == "Cash" else f"{int(rng.integers(0, 10000)):04d}",

@@ -15,6 +15,8 @@ FAST = [f for f in FAMILIES.names()]
 
 
 def _family(name):
+    if why := FAMILIES.get(name).unavailable():
+        pytest.skip(f"{name}: {why}")
     return FAMILIES.get(name)()
 
 

@@ -30,9 +30,15 @@ RENDERS = [
       for labels, dec in (("on", 0), ("on", 1), ("off", 0)) for i in range(2)],
     *[("chart.pie", {"value_decimals": dec}, i) for dec in (0, 2) for i in range(2)],
     *[(f"document.{kind}", {}, i) for kind in ("invoice", "receipt") for i in range(4)],
+    # every other document family, at its default knobs
+    *[(f, {}, i) for f in FAMILIES.names() if f.startswith("document.") and f not in ("document.invoice",
+                                                                                       "document.receipt")
+      for i in range(6)],
     *[(f"scene.{kind}", {}, i) for kind in ("shapes", "grid") for i in range(4)],
     # every other perception family, at its default knobs
-    *[(f, {}, i) for f in FAMILIES.names() if f.startswith("scene.") and f not in ("scene.shapes", "scene.grid")
+    # (scene.clevr3d asks no numeric reading and its 3-D renders cost seconds: tests/generators/test_clevr3d.py)
+    *[(f, {}, i) for f in FAMILIES.names() if f.startswith("scene.") and f not in ("scene.shapes", "scene.grid",
+                                                                                    "scene.clevr3d")
       for i in range(10)],
     # every other chart kind, with its own knobs at their defaults
     *[(f, {}, i) for f in FAMILIES.names() if f.startswith("chart.") and f.split(".", 1)[1] not in
@@ -78,13 +84,17 @@ def shifted(q: Question, delta: float, decimals: int) -> str:
 
 
 def test_every_question_family_is_covered_with_the_sources_its_render_allows(questions):
-    names = {t.name for t in load_templates()}
+    # scene.clevr3d is not rendered here (seconds per 3-D render); its question families ask no numeric
+    # reading, so their tolerance is exact by answer type (tests/generators/test_clevr3d.py runs them)
+    only_3d = {t.name for t in load_templates() if t.applies_to == ["scene.clevr3d"]}
+    assert only_3d and all(t.answer_type not in NUMERIC for t in load_templates() if t.name in only_3d)
+    names = {t.name for t in load_templates()} - only_3d
     assert {name for name, _ in questions} == names
     for name in AXIS_FAMILIES:
         assert {(name, "axis"), (name, "printed" if name.startswith("chart.value_lookup") else "computed")} <= \
             set(questions), name
     for t in load_templates():
-        if t.answer_type not in NUMERIC:
+        if t.answer_type not in NUMERIC and t.name not in only_3d:
             assert {src for name, src in questions if name == t.name} == {"exact"}, t.name
 
 

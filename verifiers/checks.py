@@ -16,8 +16,9 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from deltaprompts import engine
+from deltaprompts import engine, quads
 from deltaprompts.errors import ProgramError
 from deltaprompts.records import Box, Entity, Facts, Item, Node, TextSpan
 from deltaprompts.registry import Registry
@@ -80,12 +81,18 @@ def _entities_used(node: Node, facts: Facts, out: dict[str, Entity]) -> None:
             out.update((e.id, e) for e in inputs if isinstance(e, Entity))
 
 
+_deps: dict[str, Any] | None = None  # within check_item: its item's depends_on, worked out once for all checks
+
+
 def depends_on(item: Item) -> tuple[list[Entity], list[TextSpan]]:
     """The entities and the texts a question needs to be answered from the image.
 
     Texts are those naming a used entity's string attribute (tick labels, legend entries),
     those whose role names a used entity or field (`cell:line2:amount`, `field:total`).
     """
+    cache = _deps
+    if cache is not None and cache.get("item") is item:
+        return list(cache["used"]), list(cache["texts"])
     facts = item.facts
     used: dict[str, Entity] = {}
     _entities_used(item.question.program, facts, used)
@@ -97,6 +104,8 @@ def depends_on(item: Item) -> tuple[list[Entity], list[TextSpan]]:
         if (t.text.casefold() in words and t.role in ("x_tick", "y_tick", "legend", "label", "point_label")) \
                 or (len(parts) > 1 and (parts[1] in used or parts[1] in fields)):
             texts.append(t)
+    if cache is not None:
+        cache.update(item=item, used=list(used.values()), texts=list(texts))
     return list(used.values()), texts
 
 
@@ -114,6 +123,11 @@ def _overlap(a: Box, b: Box) -> float:
     inter = (max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3]))
     smaller = min(_area(a), _area(b))
     return _area(inter) / smaller if smaller > 0 else 0.0
+
+
+def _text_overlap(a: TextSpan, b: TextSpan) -> float:
+    """How much two texts overlap as drawn: their quads after a geometric augmentation, else their boxes."""
+    return quads.overlap(a.quad, b.quad) if a.quad and b.quad else _overlap(a.box, b.box)
 
 
 # ------------------------------------------------------------------ the checks
@@ -157,21 +171,32 @@ def _legible_text(item: Item, cfg: CheckConfig) -> str | None:
         w, h = sizes[t.image]
         if x0 < -0.5 or y0 < -0.5 or x1 > w + 0.5 or y1 > h + 0.5:
             return "text_clipped"
-        if y1 - y0 < cfg.min_text_px:
+        if (quads.quad_height(t.quad) if t.quad else y1 - y0) < cfg.min_text_px:  # height as drawn, after a warp
             return "text_too_small"
     for a in texts:  # a needed text is illegible when any other text is drawn over it
+        ax0, ay0, ax1, ay1 = a.box
         for b in item.facts.texts:
+            bx0, by0, bx1, by1 = b.box
+            if bx0 >= ax1 or bx1 <= ax0 or by0 >= ay1 or by1 <= ay0:
+                continue  # disjoint boxes (a quad lies in its box): no overlap
             if b is not a and b.image == a.image and (b.text, b.box) != (a.text, a.box) \
-                    and _overlap(a.box, b.box) > cfg.max_text_overlap:
+                    and _text_overlap(a, b) > cfg.max_text_overlap:
                 return "text_overlap"
     return None
 
 
 @item_check("visible_objects")
 def _visible(item: Item, cfg: CheckConfig) -> str | None:
-    if item.facts.domain != "scene":
+    augmented = any(e.quad for e in item.facts.entities)
+    if item.facts.domain != "scene" and not augmented:
         return None
     used, _ = depends_on(item)
+    sizes = item.facts.image_sizes or [(item.facts.width, item.facts.height)]
+    for e in used:  # after a geometric augmentation, a mark the question needs must still be in its image
+        if e.quad and (e.image >= len(sizes) or not quads.inside(e.quad, *sizes[e.image])):
+            return "object_cropped"
+    if item.facts.domain != "scene":
+        return None
     for e in used:
         px = e.attrs.get("visible_pixels")
         if isinstance(px, (int, float)) and px < cfg.min_visible_px:
@@ -195,13 +220,18 @@ def _unhidden(item: Item, cfg: CheckConfig) -> str | None:
 def check_item(item: Item, cfg: CheckConfig | None = None, names: Iterable[str] | None = None) -> list[str]:
     """Run the per-item checks (all, or `names`); return the rejection reasons (empty: passes).
     Raises UnknownNameError for a name no check is registered under."""
+    global _deps
     cfg = cfg or CheckConfig()
     fns = [CHECKS.get(name) for name in (names or CHECKS.in_order())]
     reasons = []
-    for fn in fns:
-        reason = fn(item, cfg)
-        if reason:
-            reasons.append(reason)
+    outer, _deps = _deps, {}
+    try:
+        for fn in fns:
+            reason = fn(item, cfg)
+            if reason:
+                reasons.append(reason)
+    finally:
+        _deps = outer
     return reasons
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import NamedTuple
@@ -179,3 +180,66 @@ def split_currency(text: str) -> tuple[set[str], str]:
         return " "
 
     return found, _CURRENCY.sub(_strip, text)
+
+
+# Locales. A question printed in a locale (Question.locale, e.g. de_DE) is answered in its number
+# conventions: "1.035,00" is 1035 there. Language -> (decimal mark, thousands marks after NFKC, which
+# turns the no-break and narrow no-break spaces Babel prints into plain spaces). Languages not
+# listed write numbers in English conventions (en, ja, zh, ko, ...): nothing to convert.
+_LOCALE_MARKS = {
+    **dict.fromkeys(("de", "es", "it", "nl", "pt", "da", "id", "tr", "el", "ro", "hr", "sl"), (",", ".")),
+    **dict.fromkeys(("fr", "ru", "pl", "sv", "nb", "no", "fi", "cs", "sk", "uk", "hu", "bg", "lt", "lv", "et"),
+                    (",", " ")),
+}
+_POINT_LOCALES = frozenset({"de_CH", "fr_CH", "it_CH", "de_LI", "es_MX", "es_US"})
+_LOCALE_NAME = re.compile(r"[a-z]{2,3}(?:[_-][A-Za-z]{2,4})?(?:[_-][A-Z]{2}|[_-]\d{3})?")
+_NUMBER_SPACES = " \u00a0\u202f\u2009"
+
+
+def locale_marks(locale: str | None) -> tuple[str, str] | None:
+    """(decimal mark, thousands mark) of a decimal-comma locale such as de_DE (',', '.') or fr_FR
+    (',', ' '); None for English conventions (None, en_US, ja_JP, de_CH, ...).
+    Raises ValueError for a text that is not a locale name (de_DE, fr, pt-BR)."""
+    if locale is None:
+        return None
+    if not isinstance(locale, str) or not _LOCALE_NAME.fullmatch(locale):
+        raise ValueError(f"locale {locale!r} is not a locale name such as de_DE or fr_FR")
+    if locale.replace("-", "_") in _POINT_LOCALES:
+        return None
+    return _LOCALE_MARKS.get(locale.split("_")[0].split("-")[0])
+
+
+@functools.lru_cache(maxsize=32)
+def _locale_patterns(decimal: str, group: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    g = "[" + re.escape(_NUMBER_SPACES) + "]" if group == " " else re.escape(group)
+    d = re.escape(decimal)
+    grouped = rf"\d{{1,3}}(?:{g}\d{{3}})+(?:{d}\d+)?(?!\d)"
+    token = re.compile(rf"(?<![\w.,])(?:{grouped}|\d+(?:[.,]\d+)*)", re.ASCII)
+    local = re.compile(rf"{grouped}|\d+(?:{d}\d+)?", re.ASCII)
+    return token, local
+
+
+def delocalize(text: str, locale: str | None) -> str:
+    """`text` with the numbers written in `locale`'s conventions rewritten in English ones, for
+    find_numbers: de_DE '1.035,00 €' -> '1035.00 €', fr_FR '1 035,5' -> '1035.5'.
+
+    A number that is not valid in the locale but valid in English conventions ('1,035.00', '2.5'
+    for de_DE) is left as it is, so an English-style answer still reads right where that is
+    unambiguous; where both read ('1.035' in de_DE), the locale wins. Raises ValueError for a
+    malformed locale name.
+    """
+    marks = locale_marks(locale)
+    if marks is None or not _DIGIT.search(text):
+        return text
+    decimal, group = marks
+    token, local = _locale_patterns(decimal, group)
+
+    def _rewrite(m: re.Match[str]) -> str:
+        s = m.group()
+        if not local.fullmatch(s):
+            return s
+        whole, _, frac = s.partition(decimal)
+        whole = re.sub("[" + re.escape(_NUMBER_SPACES + group) + "]", "", whole)
+        return f"{whole}.{frac}" if frac else whole
+
+    return token.sub(_rewrite, text)

@@ -14,6 +14,7 @@ from deltaprompts.verifiers.numbers import (
     Num,
     close,
     currencies_compatible,
+    delocalize,
     find_numbers,
     format_number,
     parse_fraction,
@@ -66,6 +67,7 @@ class Context:
     synonyms: dict[str, str] | None = None
     element_type: str | None = None
     options: dict[str, str] | None = None
+    locale: str | None = None  # a prediction's numbers are read in this locale's conventions (de_DE: 1.035,00)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +85,14 @@ def _one_number(text: str, words: bool = True, money: bool = False) -> tuple[Num
     return single_value(find_numbers(text, money=money, words=words))
 
 
+def _local(text: str, ctx: Context, truth: bool) -> str:
+    """A prediction's text with its locale's numbers in English conventions; a ground truth is
+    always written in English conventions (format_answer) and is read as it is."""
+    return delocalize(text, ctx.locale) if ctx.locale and not truth else text
+
+
 def _read_number(text: str, ctx: Context, truth: bool) -> tuple[float | None, str]:
+    text = _local(text, ctx, truth)
     if "\\" in text and _LATEX_NUMBER.search(text):
         return latex_value(text)
     frac = parse_fraction(text)
@@ -103,7 +112,7 @@ def _canon_number(value: float, ctx: Context) -> str:
 
 def _integer_reader(words: bool) -> Callable[[str, Context, bool], tuple[float | None, str]]:
     def read(text: str, ctx: Context, truth: bool) -> tuple[float | None, str]:
-        num, reason = _one_number(text, words=words)
+        num, reason = _one_number(_local(text, ctx, truth), words=words)
         if num is None:
             return None, reason
         if truth and not num.value.is_integer():
@@ -118,7 +127,7 @@ def _same_exact(pred: Any, truth: Any, ctx: Context) -> float:
 
 
 def _read_percent(text: str, ctx: Context, truth: bool) -> tuple[Num | None, str]:
-    return _one_number(text)
+    return _one_number(_local(text, ctx, truth))
 
 
 def _same_percent(pred: Num, truth: Num, ctx: Context) -> float:
@@ -143,7 +152,7 @@ def _read_currency(text: str, ctx: Context, truth: bool) -> tuple[tuple[str | No
     if len(specific) > 1 or any(not currencies_compatible(a, b) for a in codes for b in codes):
         return None, "ambiguous"
     code = next(iter(specific or codes), None)
-    num, reason = _one_number(rest, money=True)
+    num, reason = _one_number(_local(rest, ctx, truth), money=True)
     return ((code, num.value), "") if num else (None, reason)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import math
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deltaprompts.verifiers.extract import clean_answer, extract_answer, normalize_text
+from deltaprompts.verifiers.numbers import locale_marks
 from deltaprompts.verifiers.rules import ELEMENT_TYPES, RULES, Context, Rule, Unreadable, VerifierError
 from deltaprompts.verifiers.text import normalize_string, synonym_map
 
@@ -175,10 +177,28 @@ def _scalar_key(tolerances: dict[str, Any]) -> tuple[tuple[str, str, Any], ...] 
 _NO_TRUTH = object()  # answer_class has no ground truth; None is a bad one
 
 
+def _with_locale(ctx: Context, locale: str | None) -> Context:
+    """`ctx` reading predictions in `locale` (a copy: contexts are cached and shared); a locale
+    with English conventions (en_US, ja_JP) changes nothing. Raises VerifierError for a bad name."""
+    try:
+        marks = locale_marks(locale)
+    except ValueError as exc:
+        raise VerifierError(str(exc)) from None
+    return dataclasses.replace(ctx, locale=locale) if marks else ctx
+
+
 def _prepare(
-    answer_type: str, options: Mapping[str, str] | None, tolerances: dict[str, Any], ground_truth: Any = _NO_TRUTH
+    answer_type: str, options: Mapping[str, str] | None, tolerances: dict[str, Any], ground_truth: Any = _NO_TRUTH,
+    locale: str | None = None,
 ) -> tuple[Rule, Context, Any]:
     """Validate one call's arguments; returns its rule, context and parsed ground truth (if given)."""
+    rule, ctx, truth = _prepare_plain(answer_type, options, tolerances, ground_truth)
+    return rule, _with_locale(ctx, locale) if locale is not None else ctx, truth
+
+
+def _prepare_plain(
+    answer_type: str, options: Mapping[str, str] | None, tolerances: dict[str, Any], ground_truth: Any = _NO_TRUTH
+) -> tuple[Rule, Context, Any]:
     rule = _rule(answer_type)
     if options is not None and not isinstance(options, Mapping):
         raise VerifierError(f"options must be a dict of letter -> text, not {type(options).__name__}")
@@ -199,6 +219,8 @@ def score_answer_detailed(
     ground_truth: GroundTruth,
     answer_type: str,
     options: Mapping[str, str] | None = None,
+    *,
+    locale: str | None = None,
     **tolerances: Any,
 ) -> ScoreResult:
     """Score a raw model output against the ground truth, saying whether an answer was read at all.
@@ -207,11 +229,13 @@ def score_answer_detailed(
     written in the item (a string or number, a bool for yes_no; for list and set also a sequence of
     elements, for span a sequence of accepted alternatives), one of ANSWER_TYPES, the options of a
     'choice' question ({letter: text}), and the tolerance keywords that answer type accepts
-    (rel_tol, abs_tol, threshold, synonyms, element_type; see docs/verifiers.md). Returns a
-    ScoreResult. Raises VerifierError (a ValueError) for an unknown answer type or keyword, bad
-    options, or an unreadable ground truth; never for an odd prediction.
+    (rel_tol, abs_tol, threshold, synonyms, element_type; see docs/verifiers.md), and the `locale`
+    the question was printed in (Question.locale): a prediction's numbers are then read in its
+    conventions too (de_DE '1.035,00' is 1035; English '1,035.00' still reads where unambiguous).
+    Returns a ScoreResult. Raises VerifierError (a ValueError) for an unknown answer type or keyword,
+    bad options, a malformed locale, or an unreadable ground truth; never for an odd prediction.
     """
-    rule, ctx, truth = _prepare(answer_type, options, tolerances, ground_truth)
+    rule, ctx, truth = _prepare(answer_type, options, tolerances, ground_truth, locale)
     answer = extract_answer(prediction)
     if answer is None:
         return ScoreResult(0.0, False, "no_answer", None)
@@ -231,13 +255,15 @@ def score_answer(
     ground_truth: GroundTruth,
     answer_type: str,
     options: Mapping[str, str] | None = None,
+    *,
+    locale: str | None = None,
     **tolerances: Any,
 ) -> float:
     """Score a raw model output against the ground truth; returns a float in [0, 1].
 
     Same arguments and errors as `score_answer_detailed`; an unparseable prediction scores 0.
     """
-    return score_answer_detailed(prediction, ground_truth, answer_type, options, **tolerances).score
+    return score_answer_detailed(prediction, ground_truth, answer_type, options, locale=locale, **tolerances).score
 
 
 UNPARSEABLE = "<unparseable>"
@@ -245,7 +271,8 @@ UNPARSEABLE = "<unparseable>"
 
 
 def answer_class(
-    answer: str, answer_type: str, options: Mapping[str, str] | None = None, **tolerances: Any
+    answer: str, answer_type: str, options: Mapping[str, str] | None = None, *, locale: str | None = None,
+    **tolerances: Any,
 ) -> str:
     """The equivalence class of a raw model output, for comparing answer samples with each other.
 
@@ -255,7 +282,7 @@ def answer_class(
     types the class is the value itself (e.g. '95.2' and '100' differ although both are within 5%
     of 100). Raises VerifierError for an unknown answer type, keyword or bad options.
     """
-    rule, ctx, _ = _prepare(answer_type, options, tolerances)
+    rule, ctx, _ = _prepare(answer_type, options, tolerances, locale=locale)
     extracted = extract_answer(answer)
     if extracted is None:
         return UNPARSEABLE
@@ -280,6 +307,11 @@ def _item_arguments(item: Any) -> tuple[str, str, Mapping[str, str] | None, dict
     return question.answer, question.answer_type, getattr(question, "options", None), extra
 
 
+def _item_locale(item: Any) -> str | None:
+    """The locale an item's question was printed in (Question.locale), None for English conventions."""
+    return getattr(item.question, "locale", None)
+
+
 def score_item_answer(item: Any, prediction: str) -> float:
     """Score a model output for an item: anything with `.question.answer`, `.answer_type`,
     `.options`, `.tolerance` (rel_tol) and optionally `.abs_tol`, used where the type has them
@@ -291,11 +323,11 @@ def score_item_answer(item: Any, prediction: str) -> float:
 def score_item_answer_detailed(item: Any, prediction: str) -> ScoreResult:
     """Like `score_item_answer`, returning the ScoreResult (parsed or not, and why)."""
     answer, answer_type, options, extra = _item_arguments(item)
-    return score_answer_detailed(prediction, answer, answer_type, options, **extra)
+    return score_answer_detailed(prediction, answer, answer_type, options, locale=_item_locale(item), **extra)
 
 
 def item_answer_class(item: Any, text: str) -> str:
     """`answer_class` with an item's answer type, options and tolerance, exactly as
     `score_item_answer` reads them."""
     _, answer_type, options, extra = _item_arguments(item)
-    return answer_class(text, answer_type, options, **extra)
+    return answer_class(text, answer_type, options, locale=_item_locale(item), **extra)

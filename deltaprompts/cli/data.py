@@ -182,7 +182,8 @@ def _table(title: str, columns: tuple[str, ...], rows: list[list[str]]) -> Table
 
 def _print_families(families: list[dict[str, Any]]) -> None:
     out.print(_table("families", ("family", "domain", "version", "description"),
-                     [[f["name"], f["domain"], f["version"], f["description"]] for f in families]))
+                     [[f["name"], f["domain"], f["version"], f["description"] + (
+                         f" (unavailable: {f['unavailable']})" if f.get("unavailable") else "")] for f in families]))
 
 
 def _print_knobs(knobs: list[dict[str, Any]]) -> None:

@@ -134,7 +134,7 @@ def row(item: Item, deltas: dict[str, Any], prompt_format: str, target: Target |
         "question_family": q.question_family, "tags": json.dumps(item.tags, sort_keys=True),
         "delta": float(d.value) if d is not None else None,
         "target": t.text, "target_source": t.source, "target_model": t.model, "target_sample": t.sample,
-        "target_score": t.score,
+        "target_score": t.score, "locale": q.locale,
     }
 
 

@@ -29,7 +29,8 @@ Exported by deltaprompts from `{source}` ({items} items, split `{split}`, prompt
 Columns: id, image, more_images (the later pages or frames of a multi-image item, in order; empty
 for one image), question, answer, answer_type, options (JSON or null), tolerance (relative) and
 abs_tol (absolute; null: the verifiers' default), tolerance_source (printed, computed, axis, exact,
-unknown or template), family, question_family, tags (JSON), delta (the item's teacher-student
+unknown or template), locale (the locale a document prints its numbers in, e.g. de_DE; null for
+English), family, question_family, tags (JSON), delta (the item's teacher-student
 divergence, or null if unscored). Score answers with
 `deltaprompts.verifiers.score_answer(prediction, answer, answer_type, options, rel_tol=tolerance, abs_tol=abs_tol)`
 (leave out a null one; exact types such as count take neither).
@@ -62,7 +63,8 @@ def features() -> Any:
         "tolerance_source": v("string"), "family": v("string"),
         "question_family": v("string"), "tags": v("string"), "delta": v("float64"),
         "target": v("string"), "target_source": v("string"), "target_model": v("string"),
-        "target_sample": v("int64"), "target_score": v("float64"), "more_images": [ds.Image()],
+        "target_sample": v("int64"), "target_score": v("float64"), "locale": v("string"),
+        "more_images": [ds.Image()],
     })
 
 

@@ -38,7 +38,7 @@ def features() -> Any:
     return ds.Features({
         "id": v("string"), "image": ds.Image(), "question": v("string"), "answer": v("string"),
         "answer_type": v("string"), "options": v("string"), "tolerance": v("float64"), "abs_tol": v("float64"),
-        "metric": v("string"), "delta": v("float64"), "delta_lo": v("float64"), "delta_hi": v("float64"),
+        "locale": v("string"), "metric": v("string"), "delta": v("float64"), "delta_lo": v("float64"), "delta_hi": v("float64"),
         "delta_debiased": v("float64"), "delta_lower": v("float64"), "zero_delta": v("bool"),
         "teacher_accuracy": v("float64"), "student_accuracy": v("float64"), "n_teacher": v("int64"),
         "n_student": v("int64"), "teacher": v("string"), "student": v("string"), "family": v("string"),
@@ -56,7 +56,7 @@ def prompt_row(item: Item, delta: Any, meta: dict[str, Any], question: str) -> d
     return {
         "id": item.id, "question": question, "answer": q.answer, "answer_type": q.answer_type,
         "options": json.dumps(q.options, sort_keys=True) if q.options else None, "tolerance": q.tolerance,
-        "abs_tol": q.abs_tol, "metric": m, "delta": float(delta.value), "delta_lo": float(delta.ci[0]),
+        "abs_tol": q.abs_tol, "locale": q.locale, "metric": m, "delta": float(delta.value), "delta_lo": float(delta.ci[0]),
         "delta_hi": float(delta.ci[1]), "delta_debiased": delta.debiased.get(m), "delta_lower": delta.lower.get(m),
         "zero_delta": bool(delta.zero_delta), "teacher_accuracy": float(delta.teacher_accuracy),
         "student_accuracy": float(delta.student_accuracy), "n_teacher": delta.n_teacher,

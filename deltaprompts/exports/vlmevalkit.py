@@ -18,7 +18,7 @@ from deltaprompts.store import confined
 KINDS = ("MCQ", "VQA")
 """VLMEvalKit builds a custom TSV with option columns A, B as an MCQ dataset, without them as a VQA one."""
 COLUMNS = ["index", "image", "question", "answer", "category", "l2-category", "id", "answer_type", "tolerance",
-           "abs_tol"]
+           "abs_tol", "locale"]
 """The documented columns (index, image as base64, question, answer, category), then deltaprompts' own:
 l2-category (the question family), the item id and what the verifiers need to score an answer."""
 
@@ -50,7 +50,8 @@ def tsv_row(item: Item, index: int, images: list[bytes]) -> dict[str, Any]:
            "question": prompt_context(q)["stem"] if q.options else q.text,
            "answer": mcq_answer(item) if q.options else q.answer, "category": item.family,
            "l2-category": q.question_family, "id": item.id, "answer_type": q.answer_type,
-           "tolerance": "" if q.tolerance is None else q.tolerance, "abs_tol": "" if q.abs_tol is None else q.abs_tol}
+           "tolerance": "" if q.tolerance is None else q.tolerance, "abs_tol": "" if q.abs_tol is None else q.abs_tol,
+           "locale": q.locale or ""}
     row.update(q.options or {})
     return row
 

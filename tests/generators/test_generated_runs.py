@@ -1,4 +1,5 @@
-"""Every chart kind and every perception family but the shape scenes (tested in test_scenes.py):
+"""Every chart kind and every perception family but the shape scenes (tested in test_scenes.py, and the
+3-D scenes at small sizes in test_clevr3d.py):
 20 items generate (fixed seed, one worker) with no crash and pass `check` with no failure at all;
 every stored program re-executes to the stored answer; a run asks more than one question family
 (more where a family's test asks); and the Specs the kind tests draw with non-default knobs render
@@ -14,7 +15,7 @@ from deltaprompts.generators import FAMILIES
 from .kinds_common import generate_run, render_spec
 
 RUN_FAMILIES = [n for n in FAMILIES.names() if n.startswith("chart.") or
-                (n.startswith("scene.") and n not in ("scene.shapes", "scene.grid"))]
+                (n.startswith("scene.") and n not in ("scene.shapes", "scene.grid", "scene.clevr3d"))]
 #: question families a 20-item run must ask, where more than two
 MIN_QUESTION_FAMILIES = {"scene.clock": 3, "scene.graph": 3}
 
