@@ -29,16 +29,6 @@ def tree_digest(run: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A local Ray cluster of 2 CPUs for this module; generate uses a Ray already initialised as it is."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'deltaprompts[ray]'")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ctx = ray.init(num_cpus=2, include_dashboard=False)
-    yield ray, ctx
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def local_ref(tmp_path_factory):
     out = tmp_path_factory.mktemp("ray") / "local"
     res = invoke(*ARGS, "--workers", "2", "--out", out)

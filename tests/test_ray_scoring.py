@@ -27,16 +27,6 @@ def digest(run: Path, sub: str = "scores") -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    """A local Ray cluster of 2 CPUs for this module; scoring uses a Ray already initialised as it is."""
-    ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'deltaprompts[ray]'")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ctx = ray.init(num_cpus=2, include_dashboard=False)
-    yield ray, ctx
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A generated run of 12 items (no scores)."""
     out = tmp_path_factory.mktemp("rayscore") / "run"

@@ -60,6 +60,40 @@ def renders_redrawn(gen: Any, knobs: dict[str, Any], seed: int, n: int, attempts
     return tuple(out)
 
 
+def case_renders(gen_cls: Any, cases: Sequence[dict[str, Any]], seed: int,
+                 n: int) -> tuple[Callable[[], Iterator], Callable[[int], tuple]]:
+    """(all_renders, renders) for a family tested over knob `cases`: renders(case) is every (spec, rendered)
+    of indices 0..n-1 of `seed` under that case, rendered once per test session; all_renders() chains
+    every case's."""
+    from functools import lru_cache
+
+    @lru_cache(maxsize=None)
+    def renders(case: int) -> tuple:
+        gen = gen_cls()
+        knobs = gen.resolve_knobs(cases[case])
+        return tuple((s, gen.render(s)) for s in (gen.sample(seed, i, knobs) for i in range(n)))
+
+    def all_renders() -> Iterator:
+        for c in range(len(cases)):
+            yield from renders(c)
+
+    return all_renders, renders
+
+
+def assert_same_spec_same_bytes(gen_cls: Any, given: dict[str, Any]) -> Any:
+    """A Spec drawn twice is the same (another index differs), and rendering it, and its JSON round trip
+    in a fresh instance, gives the same images and Facts; returns the render."""
+    from deltaprompts.records import Spec
+
+    gen = gen_cls()
+    knobs = gen.resolve_knobs(given)
+    a = gen.sample(9, 2, knobs)
+    assert a == gen.sample(9, 2, knobs) and gen.sample(9, 3, knobs).data != a.data
+    r1, r2 = gen.render(a), gen_cls().render(Spec.model_validate_json(a.model_dump_json()))
+    assert r1.pngs == r2.pngs and r1.facts == r2.facts
+    return r1
+
+
 def render_knob_sets(family: str, knob_sets: Iterable[dict[str, Any]], seed: int = 5) -> list:
     """One (spec, rendered) pair per knob set, the i-th set drawn at index i of `seed`."""
     return [render_spec(family, seed, i, given) for i, given in enumerate(knob_sets)]

@@ -20,6 +20,7 @@ from deltaprompts.generators.documents_finance import (DOC_LOCALES, BankStatemen
 from deltaprompts.questions import format_answer, load_template, make_question
 from deltaprompts.records import Spec
 from deltaprompts.verifiers import score_item_answer
+from tests.generators.test_documents import _chars
 
 FAMILIES = (BankStatement(), Payslip(), UtilityBill(), PurchaseOrder(), Menu())
 LAYOUTS = [(fam, name) for fam in FAMILIES for name in sorted(layout_files(fam.kind))]
@@ -29,18 +30,6 @@ MONEY_CELLS = {"amount", "unit_price", "deposit", "withdrawal", "balance", "pric
 
 def _spec(fam, index: int = 0, seed: int = 5, **knobs) -> Spec:
     return fam.sample(seed, index, fam.resolve_knobs(knobs))
-
-
-def _chars(page) -> list[tuple[tuple[float, float], str]]:
-    """Every character PyMuPDF reads on the page with its centre (points)."""
-    out = []
-    for block in page.get_text("rawdict")["blocks"]:
-        for line in block.get("lines", []):
-            for span in line["spans"]:
-                for c in span["chars"]:
-                    x0, y0, x1, y1 = c["bbox"]
-                    out.append((((x0 + x1) / 2, (y0 + y1) / 2), c["c"]))
-    return out
 
 
 def _norm(text: str) -> str:

@@ -3,13 +3,10 @@ headings are what the pixels show, the frame labels, determinism, the motion ops
 
 from __future__ import annotations
 
-import io
 from collections import Counter
-from functools import lru_cache
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from deltaprompts import engine
 from deltaprompts.errors import ProgramError
@@ -17,27 +14,19 @@ from deltaprompts.generators.frames import Frames, heading_of
 from deltaprompts.generators.scenes import OUTLINE_SHADE, PALETTE
 from deltaprompts.programs import OPS
 from deltaprompts.questions import load_templates, make_question, templates_for
-from deltaprompts.records import Entity, Facts, Node, Spec
+from deltaprompts.records import Entity, Facts, Node
+from tests.generators.kinds_common import assert_same_spec_same_bytes, case_renders, pixels
 
 CASES = [{}, {"n_frames": 3, "n_objects": 8, "max_moving": 5, "turns": 0.6, "image_size": 320},
          {"n_frames": 5, "vocabulary": "basic", "appear": 1.0, "background": "gradient", "outline": "all",
           "image_size": 200}]
 
 
-@lru_cache(maxsize=None)
-def _renders(case: int, n: int = 10) -> tuple:
-    gen = Frames()
-    knobs = gen.resolve_knobs(CASES[case])
-    return tuple((s, gen.render(s)) for s in (gen.sample(5, i, knobs) for i in range(n)))
-
-
-def _all():
-    for c in range(len(CASES)):
-        yield from _renders(c)
+_all, _renders = case_renders(Frames, CASES, seed=5, n=10)
 
 
 def _pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return pixels(png).astype(int)
 
 
 def _tracks(facts: Facts) -> dict[str, Entity]:
@@ -46,12 +35,7 @@ def _tracks(facts: Facts) -> dict[str, Entity]:
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_same_spec_same_bytes(case):
-    gen = Frames()
-    knobs = gen.resolve_knobs(CASES[case])
-    a = gen.sample(9, 2, knobs)
-    assert a == gen.sample(9, 2, knobs) and gen.sample(9, 3, knobs).data != a.data
-    r1, r2 = gen.render(a), Frames().render(Spec.model_validate_json(a.model_dump_json()))
-    assert r1.pngs == r2.pngs and r1.facts == r2.facts
+    assert_same_spec_same_bytes(Frames, CASES[case])
 
 
 def test_each_object_is_drawn_where_its_trajectory_puts_it():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -13,32 +12,18 @@ from deltaprompts import engine
 from deltaprompts.errors import LayoutError, ProgramError
 from deltaprompts.generators.maze import MARKS, WALL, Maze, cell_id
 from deltaprompts.questions import load_templates, make_question, templates_for
-from deltaprompts.records import Spec
+from tests.generators.kinds_common import assert_same_spec_same_bytes, case_renders
 
 CASES = [{}, {"grid": 12, "loops": 0.3, "blocked": 0.5}, {"grid": 5, "loops": 0.0, "image_size": 256},
          {"grid": 16, "image_size": 600, "blocked": 1.0}]
 
 
-@lru_cache(maxsize=None)
-def _renders(case: int, n: int = 6) -> tuple:
-    gen = Maze()
-    knobs = gen.resolve_knobs(CASES[case])
-    return tuple((s, gen.render(s)) for s in (gen.sample(4, i, knobs) for i in range(n)))
-
-
-def _all():
-    for c in range(len(CASES)):
-        yield from _renders(c)
+_all, _renders = case_renders(Maze, CASES, seed=4, n=6)
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_same_spec_same_bytes(case):
-    gen = Maze()
-    knobs = gen.resolve_knobs(CASES[case])
-    a = gen.sample(9, 2, knobs)
-    assert a == gen.sample(9, 2, knobs) and gen.sample(9, 3, knobs).data != a.data
-    r1, r2 = gen.render(a), Maze().render(Spec.model_validate_json(a.model_dump_json()))
-    assert r1.png == r2.png and r1.facts == r2.facts
+    assert_same_spec_same_bytes(Maze, CASES[case])
 
 
 def test_walls_on_the_pixels_match_the_passages():

@@ -3,40 +3,29 @@ object's colour on the image it names, the edits match the Facts, determinism, a
 
 from __future__ import annotations
 
-import io
 import math
 from collections import Counter
-from functools import lru_cache
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from deltaprompts import engine
 from deltaprompts.errors import KnobError, ProgramError
 from deltaprompts.generators.pairs import Pair
 from deltaprompts.generators.scenes import OUTLINE_SHADE, PALETTE
 from deltaprompts.questions import load_templates, make_question, templates_for
-from deltaprompts.records import Node, Spec
+from deltaprompts.records import Node
+from tests.generators.kinds_common import assert_same_spec_same_bytes, case_renders, pixels
 
 CASES = [{}, {"n_objects": 9, "max_edits": 1, "image_size": 256, "outline": "all"},
          {"vocabulary": "basic", "n_objects": 4, "rotate": False, "background": "texture", "image_size": 200}]
 
 
-@lru_cache(maxsize=None)
-def _renders(case: int, n: int = 12) -> tuple:
-    gen = Pair()
-    knobs = gen.resolve_knobs(CASES[case])
-    return tuple((s, gen.render(s)) for s in (gen.sample(3, i, knobs) for i in range(n)))
-
-
-def _all():
-    for c in range(len(CASES)):
-        yield from _renders(c)
+_all, _renders = case_renders(Pair, CASES, seed=3, n=12)
 
 
 def _pixels(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return pixels(png).astype(int)
 
 
 def _window(box, size: int) -> tuple[slice, slice]:
@@ -48,12 +37,7 @@ def _window(box, size: int) -> tuple[slice, slice]:
 
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_same_spec_same_bytes(case):
-    gen = Pair()
-    knobs = gen.resolve_knobs(CASES[case])
-    a = gen.sample(9, 2, knobs)
-    assert a == gen.sample(9, 2, knobs) and gen.sample(9, 3, knobs).data != a.data
-    r1, r2 = gen.render(a), Pair().render(Spec.model_validate_json(a.model_dump_json()))
-    assert r1.pngs == r2.pngs and r1.facts == r2.facts and len(r1.pngs) == 2
+    assert len(assert_same_spec_same_bytes(Pair, CASES[case]).pngs) == 2
 
 
 def test_every_box_holds_its_colour_on_its_own_image():
