@@ -16,7 +16,7 @@ from deltaprompts.store import RunStore
 datasets = pytest.importorskip("datasets")
 COLUMNS = {"id", "image", "question", "answer", "answer_type", "options", "tolerance", "abs_tol", "tolerance_source",
            "family", "question_family", "tags", "delta", "target", "target_source", "target_model", "target_sample",
-           "target_score", "more_images"}
+           "target_score", "more_images", "locale"}
 
 
 def pixels(image_or_path):
