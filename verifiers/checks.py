@@ -156,8 +156,12 @@ def _degenerate(item: Item, cfg: CheckConfig) -> str | None:
 @item_check("own_answer")
 def _own_answer(item: Item, cfg: CheckConfig) -> str | None:
     from deltaprompts.verifiers import score_item_answer
+    from deltaprompts.verifiers.rules import VerifierError
 
-    return None if score_item_answer(item, item.question.answer) == 1.0 else "answer_does_not_verify"
+    try:
+        return None if score_item_answer(item, item.question.answer) == 1.0 else "answer_does_not_verify"
+    except VerifierError:  # a ground truth the verifiers cannot read (a lone "A" as a string): reject the item
+        return "answer_unreadable"
 
 
 @item_check("legible_text")

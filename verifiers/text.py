@@ -45,12 +45,13 @@ def normalize_string(text: str) -> str:
     """Normalise free text for exact comparison.
 
     Takes any text; returns it casefolded, without accents, with punctuation as spaces, the articles
-    a/an/the dropped, number words 0-99 written as digits ("twenty-one" -> "21"), single-spaced.
+    a/an/the dropped (unless nothing else is left: a lone "A" is an answer), number words 0-99 written as digits ("twenty-one" -> "21"), single-spaced.
     """
     text = text.casefold()
     if not text.isascii():
         text = _strip_accents(text)
-    tokens = [t for t in _NON_WORD.sub(" ", text).split() if t not in _ARTICLES]
+    words = _NON_WORD.sub(" ", text).split()
+    tokens = [t for t in words if t not in _ARTICLES] or words  # a lone "A" (an option's letter) is the answer
     out: list[str] = []
     i = 0
     while i < len(tokens):

@@ -106,3 +106,16 @@ def test_balance_caps_the_top_answer_at_the_ratio_and_is_order_free():
     assert len(drop) == len(values) - len(kept) > 0 or max(map(values.count, values)) <= 1.1 * sorted(map(values.count, set(values)))[-2]
     assert balance(list(reversed(items)), 1.1, 20) == drop
     assert balance(items[:10], 1.1, 20) == set(), "small families are left alone"
+
+
+def test_a_ground_truth_the_verifiers_cannot_read_is_rejected_not_raised():
+    from deltaprompts.records import Facts, Item, Node, Question, Spec, ImageRef
+    from deltaprompts.verifiers.checks import check_item
+
+    q = Question(text="What is it?", program=Node(op="scene"), answer="", answer_type="string",
+                 question_family="test.empty")
+    item = Item(id="x", family="test", family_version="1", spec=Spec(family="test", version="1", seed=0, index=0,
+                                                                       data={}),
+                image=ImageRef(path="images/x.png", sha256="0" * 64, width=1, height=1),
+                facts=Facts(domain="scene", kind="t", width=1, height=1), question=q)
+    assert check_item(item, names=["own_answer"]) == ["answer_unreadable"]
