@@ -271,17 +271,20 @@ class _Document(Generator):
                                        "unit_price": it["unit_price"] / 100, "amount": it["amount"] / 100,
                                        "line": it["line"]}) for it in data["items"]]
 
-    def build_pdf(self, spec: Spec) -> tuple[Drawing, str]:
-        """Draw a Spec's layout: return (Drawing, layout file sha256 prefix). Raises TemplateError, RenderError."""
+    def build_pdf(self, spec: Spec, page: int | None = None) -> tuple[Drawing, str]:
+        """Draw a Spec's layout (with `page`, that page of a multi-page layout, which sees `page`):
+        return (Drawing, layout file sha256 prefix). Raises TemplateError, RenderError."""
         data = spec.data
         files = layout_files(self.kind)
         if data["layout"] not in files:
             raise RenderError(f"{self.name}: layout {data['layout']!r} not found; have {sorted(files)}")
         path = files[data["layout"]]
+        context = self.template_context(data) if page is None else {**self.template_context(data), "page": page}
         try:
-            drawing = draw(load_layout(path, self.template_context(data)))
+            drawing = draw(load_layout(path, context))
         except (TemplateError, RenderError) as e:
-            msg = str(e) if str(path) in str(e) else f"layout {path}: {e}"
+            where = "" if page is None else f" (page {page + 1})"
+            msg = str(e) if str(path) in str(e) else f"layout {path}{where}: {e}"
             raise type(e)(msg) from None
         return drawing, layout_digest(path)[:12]
 

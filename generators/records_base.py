@@ -11,10 +11,10 @@ import pymupdf
 from PIL import Image
 from reportlab.pdfbase import pdfmetrics
 
-from deltaprompts.errors import RenderError, TemplateError
+from deltaprompts.errors import RenderError
 from deltaprompts.generators.base import Rendered, choice, png_bytes
-from deltaprompts.generators.doc_layout import Drawing, draw, font, layout_digest, load_layout, locate
-from deltaprompts.generators.documents import LayoutKnob, _Document, _faker, _layout, _noise, _style, layout_files
+from deltaprompts.generators.doc_layout import Drawing, font, locate
+from deltaprompts.generators.documents import LayoutKnob, _Document, _faker, _layout, _noise, _style
 from deltaprompts.generators.locales import FAKER_LOCALE, LOCALES, format_number
 from deltaprompts.knobs import Knob
 from deltaprompts.records import Entity, Facts, Spec, TextSpan
@@ -105,18 +105,6 @@ class RecordDocument(_Document):
     def context(self, data: dict[str, Any]) -> dict[str, Any]:
         return {"doc": data.get("doc_noun", self.kind), "locale": data["locale"]}
 
-    def _draw_page(self, data: dict[str, Any], page: int) -> tuple[Drawing, str]:
-        files = layout_files(self.kind)
-        if data["layout"] not in files:
-            raise RenderError(f"{self.name}: layout {data['layout']!r} not found; have {sorted(files)}")
-        path = files[data["layout"]]
-        try:
-            drawing = draw(load_layout(path, {**self.template_context(data), "page": page}))
-        except (TemplateError, RenderError) as e:
-            msg = str(e) if str(path) in str(e) else f"layout {path} (page {page + 1}): {e}"
-            raise type(e)(msg) from None
-        return drawing, layout_digest(path)[:12]
-
     def render(self, spec: Spec) -> Rendered:
         """Render every page to PNG and merge their Facts; each box says on which page it lies."""
         data = spec.data
@@ -125,7 +113,7 @@ class RecordDocument(_Document):
         pngs, sizes, texts, by_role, extra_ents, extra = [], [], [], {}, [], {}
         sha, sizes_pt = "", []
         for pg in range(self.n_pages(data)):
-            drawing, sha = self._draw_page(data, pg)
+            drawing, sha = self.build_pdf(spec, pg)
             sizes_pt.append([drawing.width, drawing.height])
             with pymupdf.open(stream=drawing.pdf, filetype="pdf") as doc:
                 ents, spans, more = self.overlay(data, pg, doc[0], drawing, scale)

@@ -31,7 +31,7 @@ def _spec(name: str, index: int, **given) -> Spec:
 
 
 def _page_text(fam, spec: Spec, page: int) -> pymupdf.Page:
-    drawing, _ = fam._draw_page(spec.data, page)
+    drawing, _ = fam.build_pdf(spec, page)
     return pymupdf.open(stream=drawing.pdf, filetype="pdf")
 
 
