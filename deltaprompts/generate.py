@@ -179,19 +179,6 @@ def image_refs(spec: Spec, rendered: Rendered) -> list[ImageRef]:
                      width=int(w), height=int(h)) for n, (png, (w, h)) in enumerate(zip(pngs, sizes))]
 
 
-_SKILLS: list[Any] = [None, {}]  # the templates last asked about and their skills by name
-
-
-def _skills_of(templates: Sequence[QuestionTemplate]) -> dict[str, list[str]]:
-    """Each template's skills by its name, worked out once per tuple of templates (load_templates'), not
-    per render; a list (which may change) is read afresh."""
-    if not isinstance(templates, tuple):
-        return {t.name: list(t.skills) for t in templates}
-    if _SKILLS[0] is not templates:
-        _SKILLS[:] = [templates, {t.name: list(t.skills) for t in templates}]
-    return _SKILLS[1]
-
-
 @engine.memo()  # the checks re-run each question's program and its steps: run each (node, Facts) once
 def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rendered: Rendered, spec: Spec,
                 want: int, attempt: int, rejects: Counter) -> list[Item]:
@@ -206,7 +193,6 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
         rejects["no_template"] += 1
         return []
     image, *more_images = image_refs(spec, rendered)
-    skills = _skills_of(templates)
     out: list[Item] = []
     seen: set[str] = set()
     for slot in range(want * 6):
@@ -224,7 +210,7 @@ def _make_items(cfg: GenerateConfig, templates: Sequence[QuestionTemplate], rend
             rejects["duplicate_question"] += 1
             continue
         tags = {"domain": rendered.facts.domain, "knobs": spec.knobs, "question_family": q.question_family,
-                "skills": list(skills.get(q.question_family, [])), "steps": ops_count(q.program),
+                "skills": list(tpl.skills), "steps": ops_count(q.program),
                 "answer_type": q.answer_type}
         prov = {"generator": f"{fam}@{spec.version}", "deltaprompts": deltaprompts.__version__,
                 "seed": cfg.seed, "index": spec.index, "attempt": attempt, "stage": "generate"}
