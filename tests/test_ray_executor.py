@@ -1,31 +1,17 @@
 """`generate --executor ray` (issue 20): the same bytes as the local pool, resumable, errors as themselves."""
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from deltaprompts.cli import app
 from deltaprompts.errors import TemplateError, UnknownNameError
+from tests.test_cli import invoke, tree_digest
 
-runner = CliRunner()
 ARGS = ["generate", "--family", "scene.shapes,document.invoice", "--mc-fraction", "0.3", "--quiet", "--n", "16",
         "--seed", "5", "--shard-size", "2"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def tree_digest(run: Path) -> dict[str, str]:
-    """sha256 of every item shard and image of a run (manifest and shard stats hold times, so they are left out)."""
-    files = sorted([*run.glob("items/*.jsonl"), *run.glob("images/**/*.png")])
-    return {str(p.relative_to(run)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
 @pytest.fixture(scope="module")

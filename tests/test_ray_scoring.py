@@ -10,16 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from deltaprompts.cli import app
+from tests.test_cli import invoke
 
-runner = CliRunner()
 SIM = ["--teacher", "sim:t?skill=0.9&zero=0.3", "--student", "sim:s?skill=0.2&zero=0.3"]
-
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def digest(run: Path, sub: str = "scores") -> dict[str, str]:
