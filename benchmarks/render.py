@@ -7,14 +7,18 @@ apart) on one core, against two baselines timed in the same run, item by item in
 - fair: the same figure minus our bookkeeping. Charts: the kind's own matplotlib drawing (its
   chart_kind hooks, theme, labels, title, legend) at matplotlib's default axes position, drawn
   and encoded as ours, without the layout passes that measure texts, the Facts read-back and the
-  checks. Documents: the same layout drawn by the layout engine (doc_layout) to PDF and
-  rasterised by PyMuPDF, without word location. Scenes: the same shapes (each entity's box, its
-  shape and colour) and texts (at their boxes) drawn by PIL at the family's supersampling and
-  reduced as it does. Both encode PNG as ours does.
+  checks. Documents: every page of the same layout drawn by the layout engine (doc_layout) to PDF,
+  rasterised by PyMuPDF at the spec's dpi and given the spec's scan noise, without word location;
+  the report's page-2 bar chart is the chart's bare drawing (as for charts) placed where ours puts
+  it. Scenes: the family's own `draw` (every image as its render encodes it, without label maps or
+  Facts); a scene family without `draw` falls back to flat shapes (each entity's box as its shape
+  and colour, and the texts at their boxes, drawn by PIL at the family's supersampling and reduced
+  as it does), and its row says "fair = flat shapes". Every baseline encodes PNG as ours does.
 Then `generate --workers 1` and `--workers 2` (400 mixed items, as CLI runs), a projection for
 200k mixed items, and with --memory the resident memory of generate's parent and each worker at
 1k and 20k items (minutes). 3-D scenes are left out of the mixed runs.
 Run: python benchmarks/render.py [--n 30] [--plotly] [--memory] [--clock wall|cpu] [--family NAME,...]
+     [--no-generate]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import matplotlib
 
@@ -103,26 +108,82 @@ def old_scene(fam, spec, facts) -> bytes:
 
 # ------------------------------------------------------------------ the fair baselines
 
-def fair_chart(fam, spec, facts) -> bytes:
-    """The kind's own drawing (theme, labels, title, legend) by chart_mpl, without measuring or Facts."""
+def _bare_chart(data: dict) -> Image.Image:
+    """A chart's data drawn by the kind's own chart_mpl figure (theme, labels, title, legend) at
+    matplotlib's default axes position: no measuring, no Facts."""
     from deltaprompts.generators.chart_mpl import build_figure
     from deltaprompts.generators.chart_spec import ChartData
 
-    data = ChartData.model_validate(spec.data)
-    st = data.style
+    chart = ChartData.model_validate(data)
+    st = chart.style
     with matplotlib.rc_context({"font.family": st.font_family, "font.size": st.font_size,
                                 "axes.unicode_minus": True, "text.antialiased": True}):
-        d = build_figure(data, fit=False)
+        d = build_figure(chart, fit=False)
         d.fig.canvas.draw()
         image = Image.fromarray(np.asarray(d.fig.canvas.buffer_rgba())).convert("RGB")
     d.fig.clear()  # frees the figure as ours does (else the garbage collector's pass lands in another timing)
-    return png_bytes(image)
+    return image
+
+
+def fair_chart(fam, spec, facts) -> bytes:
+    """The kind's own drawing (theme, labels, title, legend) by chart_mpl, PNG-encoded; no measuring, no Facts."""
+    return png_bytes(_bare_chart(spec.data))
+
+
+def _report_chart(data: dict, page: int, pdf_page) -> None:
+    """document.report's page-2 bar chart, drawn bare (`_bare_chart`) and inserted where Report.overlay
+    puts ours. Report.overlay has no separate piece for its rectangle, so its arithmetic is repeated
+    here (and only that): the chart scaled to fit the figure box, centred across it, at its top."""
+    if page != 1:
+        return
+    import pymupdf
+
+    im = _bare_chart(data["chart"]["data"])
+    png = png_bytes(im)
+    x, y, w, h = data["figure"]
+    k = min(w / im.width, h / im.height)  # points per chart pixel
+    x0, y0 = x + (w - im.width * k) / 2, y
+    pdf_page.insert_image(pymupdf.Rect(x0, y0, x0 + im.width * k, y0 + im.height * k), stream=png)
+
+
+BARE_OVERLAYS = {"document.report": _report_chart}  # families whose `overlay` draws onto a page
+
+
+def _record_pages(fam, spec) -> list[bytes]:
+    """Each page of a RecordDocument as its render draws it (build_pdf per page, any overlay drawn
+    bare, PyMuPDF raster, the page's noise, PNG), without word location or Facts."""
+    import pymupdf
+
+    from deltaprompts.generators.documents import _noise
+    from deltaprompts.generators.records_base import RecordDocument
+
+    overlaid = type(fam).overlay is not RecordDocument.overlay
+    if overlaid and fam.name not in BARE_OVERLAYS:
+        raise NotImplementedError(f"{fam.name}: no bare drawing of its overlay")
+    data, dpi = spec.data, int(spec.data["dpi"])
+    pngs = []
+    for pg in range(fam.n_pages(data)):
+        drawing, _ = fam.build_pdf(spec, pg)
+        with pymupdf.open(stream=drawing.pdf, filetype="pdf") as doc:
+            if overlaid:
+                BARE_OVERLAYS[fam.name](data, pg, doc[0])
+            pix = doc[0].get_pixmap(dpi=dpi, alpha=False)
+            img = Image.frombytes("RGB", (pix.width, pix.height), pix.samples)
+        img = _noise(img, data.get("noise", "none"), int(data.get("noise_seed", 0)) + pg)
+        pngs.append(png_bytes(img))
+    return pngs
 
 
 def fair_document(fam, spec, facts) -> bytes:
-    """The same layout drawn by doc_layout to PDF, rasterised by PyMuPDF; no word location, no Facts."""
+    """The same layout drawn by doc_layout to PDF and rasterised by PyMuPDF, without word location or
+    Facts. A RecordDocument: every page, with its overlay drawn bare and its noise, as its render
+    does (`_record_pages`); a one-page document: its page, without noise. Returns the first page."""
     import pymupdf
 
+    from deltaprompts.generators.records_base import RecordDocument
+
+    if isinstance(fam, RecordDocument):
+        return _record_pages(fam, spec)[0]
     drawing, _ = fam.build_pdf(spec)
     with pymupdf.open(stream=drawing.pdf, filetype="pdf") as doc:
         pix = doc[0].get_pixmap(dpi=int(spec.data["dpi"]), alpha=False)
@@ -151,8 +212,17 @@ NO_SUPERSAMPLING = {"scene.maze"}  # drawn at final size; the other 2-D scenes d
 
 
 def fair_scene(fam, spec, facts) -> bytes:
-    """The same shapes (entity boxes, by their shape and colour) and texts drawn by PIL, per image, at the
-    family's supersampling and box-filtered down as it does."""
+    """The family's own drawing (`draw`: every image as its render encodes it, without label maps or
+    Facts), PNG-encoded; the first image. A family without `draw`: `flat_scene`."""
+    if hasattr(fam, "draw"):
+        return [png_bytes(im) for im in fam.draw(spec)][0]
+    return flat_scene(fam, spec, facts)
+
+
+def flat_scene(fam, spec, facts) -> bytes:
+    """The fallback scene baseline: flat shapes (entity boxes, by their shape and colour) and texts drawn
+    by PIL, per image, at the family's supersampling and box-filtered down as it does; the first image.
+    Cheaper than the figure: it leaves out every mark that is not an entity box (a clock's hands)."""
     sizes = facts.image_sizes or [(facts.width, facts.height)]
     out = []
     for n, (w, h) in enumerate(sizes):
@@ -181,13 +251,13 @@ def fair_scene(fam, spec, facts) -> bytes:
 OLD = {"chart": old_chart, "document": old_document, "scene": old_scene}
 
 
-def fair_of(fam):
-    """The fair baseline of a family, or None (then the old one stands in, and the row says so)."""
+def fair_of(fam) -> tuple[Callable | None, str]:
+    """The fair baseline of a family (None: the old one stands in) and the row's note on it."""
     if fam.domain == "chart":
-        return fair_chart
+        return fair_chart, ""
     if fam.domain == "document":
-        return fair_document if hasattr(fam, "build_pdf") else None  # one-page layouts
-    return fair_scene
+        return (fair_document, "") if hasattr(fam, "build_pdf") else (None, "no fair baseline for this family")
+    return fair_scene, "" if hasattr(fam, "draw") else "flat shapes"
 
 
 def baseline_plotly_batch(specs) -> None:
@@ -225,15 +295,14 @@ def bench_family(name: str, n: int, knobs: dict, clock) -> dict[str, float]:
     t = clock()
     specs = [fam.sample(0, i, resolved) for i in range(n)]
     sample = (clock() - t) / n
-    old, fair = OLD[fam.domain], fair_of(fam)
-    why = "" if fair else "no fair baseline for this family"
+    old, (fair, why) = OLD[fam.domain], fair_of(fam)
     for spec in [fam.sample(0, n + i, resolved) for i in range(2)]:  # warm up: imports, fonts, caches, a browser
         spec, r = _render(fam, spec, resolved)
         _make_items(cfg, templates, r, spec, 2, 0, Counter())
         old(fam, spec, r.facts)
         try:
             (fair or old)(fam, spec, r.facts)
-        except Exception as e:  # a family drawn another way (multi-page documents): say so, use the old one
+        except Exception as e:  # a family drawn another way (an overlay with no bare drawing): say so, use the old one
             fair, why = None, f"{type(e).__name__}"
     ours = bare_old = bare_fair = drawing = 0.0
     plotly = knobs.get("renderer") == "plotly"
@@ -263,7 +332,8 @@ def bench_family(name: str, n: int, knobs: dict, clock) -> dict[str, float]:
     fam.close()
     return {"sample": sample * 1e3, "ours": ours / n * 1e3, "render": drawing / n * 1e3,
             "old": bare_old / n * 1e3, "fair": bare_fair / n * 1e3,
-            "fair_is_old": why if fair is None and not plotly else ""}
+            "fair_is_old": why if fair is None and not plotly else "",
+            "fair_note": why if fair is not None and not plotly else ""}
 
 
 def is_3d(name: str) -> bool:
@@ -364,7 +434,8 @@ def main() -> None:
             fair_r.append(r["ours"] / r["fair"])
         if not knobs:
             per_item[name] = r["sample"] + r["ours"]
-        note = f"  (fair = old: {r['fair_is_old']})" if r["fair_is_old"] else ""
+        note = (f"  (fair = old: {r['fair_is_old']})" if r["fair_is_old"]
+                else f"  (fair = {r['fair_note']})" if r["fair_note"] else "")
         print(f"{label:28s} {r['sample']:7.1f} {r['ours']:8.1f} {r['render']:7.1f} {1e3 / r['ours']:7.1f} "
               f"{r['old']:7.1f} "
               f"{r['ours'] / r['old']:6.2f} {r['fair']:8.1f} {r['ours'] / r['fair']:6.2f}{note}", flush=True)
