@@ -171,6 +171,40 @@ def _add_legend(d: Drawn, data: ChartData, theme: dict[str, Any], ncols: int = 4
         d.legend = d.ax.legend(handles, labels, loc=st.legend_loc, framealpha=0.92, **kw)
 
 
+class FontHeights:
+    """A font's height metrics (ascender, descender, line gap in pixels) as matplotlib's text layout
+    reads them, cached per font, size and dpi.
+
+    `Text._get_layout` looks them up in the font file's OS/2 (or hhea) table on every extent and draw
+    of a text: our layout passes measure each text several times, and the lookup was a fifth of that
+    cost. A renderer may answer them itself (`_get_font_height_metrics`, the hook matplotlib's PDF
+    and PS backends use); this one gives the numbers matplotlib would compute, once each.
+    """
+
+    def __init__(self, dpi: float) -> None:
+        self.dpi = dpi
+        self.cache: dict[tuple[Any, ...], tuple[float | None, float | None, float | None]] = {}
+
+    def __call__(self, prop: font_manager.FontProperties) -> tuple[float | None, float | None, float | None]:
+        key = (hash(prop), prop.get_size_in_points())
+        hit = self.cache.get(key)
+        if hit is None:
+            hit = self.cache[key] = self._measure(prop)
+        return hit
+
+    def _measure(self, prop: font_manager.FontProperties) -> tuple[float | None, float | None, float | None]:
+        """As Text._get_layout measures it (matplotlib 3.11); (None, None, None) makes matplotlib measure "lp"."""
+        font = font_manager.get_font(font_manager.fontManager._find_fonts_by_props(prop))
+        for table_name, gap_key, ascent_key, descent_key in (("OS/2", "sTypoLineGap", "sTypoAscender", "sTypoDescender"),
+                                                             ("hhea", "lineGap", "ascent", "descent")):
+            table = font.get_sfnt_table(table_name)
+            if table is None:
+                continue
+            scale = 1 / font.get_sfnt_table("head")["unitsPerEm"] * prop.get_size_in_points() * self.dpi / 72
+            return table[ascent_key] * scale, -table[descent_key] * scale, table[gap_key] * scale
+        return None, None, None
+
+
 def layout(d: Drawn, data: ChartData) -> None:
     """Fit the axes so that ticks, labels, title and an outside legend lie inside the image, and
     widen the value axis until the value labels fit and marks pass under an inside legend.
@@ -179,7 +213,8 @@ def layout(d: Drawn, data: ChartData) -> None:
     times and doubled the render time.
     """
     st, kind = data.style, kind_of(data.chart_type)
-    renderer = d.fig.canvas.get_renderer()
+    renderer = d.fig.canvas.get_renderer()  # the renderer the final draw reuses (same size and dpi)
+    renderer._get_font_height_metrics = FontHeights(renderer.dpi)
     ncols = 4
     while st.legend_loc == "outside bottom" and d.legend is not None and ncols > 1 and \
             d.legend.get_window_extent(renderer).width > st.width_px - 2 * _pad(st):
