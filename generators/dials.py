@@ -191,7 +191,15 @@ class Clock(Generator):
                 "minute_ticks": ticks, "hour": h, "minute": m, "second": s if seconds else None,
                 "period": choice(rng, ("AM", "PM")) if ampm else None}
 
-    def render(self, spec: Spec) -> Rendered:
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without the hands' visibility check, the face and text
+        measurement or Facts; the bare baseline of benchmarks/render.py."""
+        return [self._draw(spec)[0]]
+
+    @staticmethod
+    def _draw(spec: Spec) -> tuple[Image.Image, dict[str, Any]]:
+        """The image (drawn at SS x size, box-filtered down) and the geometry the Facts need: centre, radius,
+        hand polygons and colours, cap radius, and each text drawn (text, centre, font, role)."""
         d = spec.data
         size = d["size"]
         face, rim, ink, hands_c, sec_c = CLOCK_FACES[d["face"]]
@@ -209,7 +217,7 @@ class Clock(Generator):
                 _poly(draw, bar(cx, cy, 6 * k, inner * r, 0.93 * r, width * r), ink)
             elif d["minute_ticks"]:
                 _poly(draw, bar(cx, cy, 6 * k, 0.88 * r, 0.93 * r, 0.014 * r), ink)
-        texts: list[TextSpan] = []
+        texts: list[tuple[str, tuple[float, float], ImageFont.FreeTypeFont, str]] = []
         if d["numerals"] != "none":
             roman = d["numerals"] == "roman"
             fnt = font((0.13 if roman else 0.17) * r * SS, serif=roman)
@@ -219,7 +227,7 @@ class Clock(Generator):
                 label = ROMAN[k] if roman else str(k or 12)
                 at = polar(cx, cy, (0.66 if roman else 0.68) * r, 30 * k)
                 draw.text((at[0] * SS, at[1] * SS), label, font=fnt, fill=ink, anchor="mm")
-                texts.append(TextSpan(text=label, box=text_box(draw, at, label, fnt), role="numeral:clock"))
+                texts.append((label, at, fnt, "numeral:clock"))
         if badge:
             at = (cx, cy + r + 0.09 * size)
             fnt = font(0.075 * size * SS)
@@ -228,23 +236,35 @@ class Clock(Generator):
             draw.rounded_rectangle([(box[0] - pad) * SS, (box[1] - pad) * SS, (box[2] + pad) * SS, (box[3] + pad) * SS],
                                    radius=pad * SS, fill=face, outline=rim, width=max(1, round(0.006 * size * SS)))
             draw.text((at[0] * SS, at[1] * SS), d["period"], font=fnt, fill=ink, anchor="mm")
-            texts.append(TextSpan(text=d["period"], box=box, role="period:clock"))
+            texts.append((d["period"], at, fnt, "period:clock"))
         h, m, s = d["hour"], d["minute"], d["second"]
-        shapes = {"hour": (hand(cx, cy, 30.0 * (h % 12) + 0.5 * m, 0.52 * r, 0.10 * r, 0.075 * r, 0.05 * r), hands_c),
-                  "minute": (hand(cx, cy, 6.0 * m, 0.82 * r, 0.12 * r, 0.05 * r, 0.032 * r), hands_c)}
+        angles = {"hour": 30.0 * (h % 12) + 0.5 * m, "minute": 6.0 * m, "second": None if s is None else 6.0 * s}
+        shapes = {"hour": (hand(cx, cy, angles["hour"], 0.52 * r, 0.10 * r, 0.075 * r, 0.05 * r), hands_c),
+                  "minute": (hand(cx, cy, angles["minute"], 0.82 * r, 0.12 * r, 0.05 * r, 0.032 * r), hands_c)}
         if s is not None:
-            shapes["second"] = (hand(cx, cy, 6.0 * s, 0.88 * r, 0.18 * r, 0.018 * r, 0.012 * r), sec_c)
+            shapes["second"] = (hand(cx, cy, angles["second"], 0.88 * r, 0.18 * r, 0.018 * r, 0.012 * r), sec_c)
         for pts, col in shapes.values():
             _poly(draw, pts, col)
         cap = 0.045 * r
         _disc(draw, cx, cy, cap, sec_c if s is not None else hands_c)
-        img = img.reduce(SS)
-        hands = self._hands(shapes, size, cx, cy, cap, {"hour": 30.0 * (h % 12) + 0.5 * m, "minute": 6.0 * m,
-                                                        "second": None if s is None else 6.0 * s})
+        return img.reduce(SS), {"r": r, "cx": cx, "cy": cy, "shapes": shapes, "angles": angles, "cap": cap,
+                                "texts": texts}
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the Spec (through _draw) and compute Facts from its geometry; LayoutError when the hour or
+        minute hand is hidden (see _hands)."""
+        img, g = self._draw(spec)
+        d = spec.data
+        size, r, cx, cy = d["size"], g["r"], g["cx"], g["cy"]
+        face, _, ink, hands_c, sec_c = CLOCK_FACES[d["face"]]
+        h, m = d["hour"], d["minute"]
+        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        texts = [TextSpan(text=t, box=text_box(probe, at, t, fnt), role=role) for t, at, fnt, role in g["texts"]]
+        hands = self._hands(g["shapes"], size, cx, cy, g["cap"], g["angles"])
         box, area = face_region(cx, cy, r, size)
         attrs: dict[str, Any] = {"hour": h, "minute": m, "time": clock_text(h, m), "minutes_to_hour": (60 - m) % 60,
                                  "numerals": d["numerals"], "minute_ticks": d["minute_ticks"], "visible_pixels": area}
-        if badge:
+        if d["period"] is not None:
             attrs.update(period=d["period"], after_noon=d["period"] == "PM")
         facts = Facts(domain="scene", kind="clock", width=size, height=size,
                       entities=[Entity(id="clock", attrs=attrs, box=box)], texts=texts,
@@ -312,6 +332,15 @@ def gauge_geometry(d: dict[str, Any]) -> dict[str, Any]:
             "minor_px": math.radians(sweep / n) * 0.86 * r}
 
 
+def zone_bands(d: dict[str, Any]) -> list[dict[str, Any]]:
+    """The green, yellow and red bands of a gauge Spec with zones (from, to, colour); none without."""
+    if not d["zones"]:
+        return []
+    edges = [d["lo"], *d["zones"], d["hi"]]
+    return [{"zone": name, "from": a, "to": b, "color": ZONE_COLORS[name]}
+            for name, a, b in zip(("green", "yellow", "red"), edges, edges[1:])]
+
+
 @register
 class Gauge(Generator):
     """A needle gauge: a round (270 degrees) or arc (180 degrees) scale with major and minor ticks, numbers on the
@@ -369,7 +398,15 @@ class Gauge(Generator):
         return d | {"zones": bounds, "value": value, "threshold": threshold,
                     "needle": choice(rng, ("#111111", "#c62828", "#1f3a5f")) if d["face"] != "dark" else "#ff8f00"}
 
-    def render(self, spec: Spec) -> Rendered:
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without the face and needle measurement or Facts (gauge_geometry
+        still measures the label boxes, which the sampler shares); the bare baseline of benchmarks/render.py."""
+        return [self._draw(spec)[0]]
+
+    @staticmethod
+    def _draw(spec: Spec) -> tuple[Image.Image, dict[str, Any], np.ndarray]:
+        """The image (drawn at SS x size, box-filtered down), the gauge_geometry it was drawn from and the
+        needle polygon, for the Facts."""
         d = spec.data
         size = d["size"]
         g = gauge_geometry(d)
@@ -385,32 +422,36 @@ class Gauge(Generator):
         else:
             draw.chord(box, 145, 35, fill=rim)
             draw.chord(inner, 146, 34, fill=face)
-        lo, hi = d["lo"], d["hi"]
-        zones: list[dict[str, Any]] = []
-        if d["zones"]:
-            edges = [lo, *d["zones"], hi]
-            ring = [(cx - 0.93 * r) * SS, (cy - 0.93 * r) * SS, (cx + 0.93 * r) * SS, (cy + 0.93 * r) * SS]
-            for name, a, b in zip(("green", "yellow", "red"), edges, edges[1:]):
-                draw.arc(ring, ang(a) - 90, ang(b) - 90, fill=ZONE_COLORS[name], width=round(0.07 * r * SS))
-                zones.append({"zone": name, "from": a, "to": b, "color": ZONE_COLORS[name]})
+        lo = d["lo"]
+        ring = [(cx - 0.93 * r) * SS, (cy - 0.93 * r) * SS, (cx + 0.93 * r) * SS, (cy + 0.93 * r) * SS]
+        for z in zone_bands(d):
+            draw.arc(ring, ang(z["from"]) - 90, ang(z["to"]) - 90, fill=z["color"], width=round(0.07 * r * SS))
         for k in range(g["n"] + 1):
             v = lo + k * d["minor"]
             is_major = abs((v - lo) / d["major"] - round((v - lo) / d["major"])) < 1e-9
             _poly(draw, bar(cx, cy, ang(v), (0.74 if is_major else 0.8) * r, 0.89 * r,
                             (0.026 if is_major else 0.012) * r), ink)
-        texts = []
-        for label, at, tb in g["labels"]:
+        for label, at, _ in g["labels"]:
             draw.text((at[0] * SS, at[1] * SS), label, font=g["font"], fill=ink, anchor="mm")
-            texts.append(TextSpan(text=label, box=tb, role="tick:gauge"))
-        (ux, uy), ub = g["unit"]
+        (ux, uy), _ = g["unit"]
         draw.text((ux * SS, uy * SS), d["unit"], font=font(max(0.1 * r, 11) * SS), fill=ink, anchor="mm")
-        texts.append(TextSpan(text=d["unit"], box=ub, role="unit:gauge"))
-        deg = ang(d["value"])
-        needle = hand(cx, cy, deg, 0.86 * r, 0.16 * r, 0.045 * r, 0.012 * r)
+        needle = hand(cx, cy, ang(d["value"]), 0.86 * r, 0.16 * r, 0.045 * r, 0.012 * r)
         _poly(draw, needle, d["needle"])
         _disc(draw, cx, cy, 0.07 * r, d["needle"])
         _disc(draw, cx, cy, 0.025 * r, rim)
-        img = img.reduce(SS)
+        return img.reduce(SS), g, needle
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the Spec (through _draw) and compute Facts from its geometry."""
+        img, g, needle = self._draw(spec)
+        d = spec.data
+        size, r, cx, cy = d["size"], g["r"], g["cx"], g["cy"]
+        face, _, ink, _ = GAUGE_FACES[d["face"]]
+        lo, hi = d["lo"], d["hi"]
+        zones = zone_bands(d)
+        texts = [TextSpan(text=label, box=tb, role="tick:gauge") for label, _, tb in g["labels"]]
+        texts.append(TextSpan(text=d["unit"], box=g["unit"][1], role="unit:gauge"))
+        deg = g["angle"](d["value"])
         box, area = face_region(cx, cy, r, size, chord=d["style"] == "arc")
         vis = coverage(needle, size)
         ys, xs = np.nonzero(vis)

@@ -181,7 +181,15 @@ class Geometry(Generator):
         oy = size / 2 - s * (max(ys) + min(ys)) / 2
         return [(round(ox + s * x, 2), round(oy + s * y, 2)) for x, y in raw]
 
-    def render(self, spec: Spec) -> Rendered:
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it (label placement included), without Facts; the bare baseline
+        of benchmarks/render.py."""
+        return [self._draw(spec)[0]]
+
+    def _draw(self, spec: Spec) -> tuple[Image.Image, list[tuple[float, float]],
+                                         list[tuple[str, tuple[float, ...], str]]]:
+        """The image, the vertices in pixels and each label drawn (text, ink box, role), for the Facts; LayoutError
+        when a label finds no room."""
         dd = spec.data
         size, n, labels = dd["size"], len(dd["points"]), dd["labels"]
         pts = self._pixels(dd)
@@ -222,7 +230,7 @@ class Geometry(Generator):
         f = font(dd["font_px"])
         lines = segs + marks
         taken: list[tuple[float, ...]] = []
-        texts: list[TextSpan] = []
+        texts: list[tuple[str, tuple[float, ...], str]] = []
 
         def place(text: str, at: tuple[float, float], direction: tuple[float, float], start: float, role: str,
                   near: float = 0.0) -> tuple[float, ...]:
@@ -251,7 +259,7 @@ class Geometry(Generator):
                               else MARK)
                     box = tuple(float(v) for v in draw.textbbox(xy, text, font=f))
                     taken.append(box)
-                    texts.append(TextSpan(text=text, box=box, role=role))
+                    texts.append((text, box, role))
                     return box
             raise LayoutError(f"no room for the label {text!r}")
 
@@ -278,7 +286,14 @@ class Geometry(Generator):
             eu, ew = _unit(u[0] - v[0], u[1] - v[1]), _unit(w[0] - v[0], w[1] - v[1])
             out = _unit(-(eu[0] + ew[0]), -(eu[1] + ew[1]))
             place(labels[i], v, out, 5, "label", near=60)
-        return Rendered(png=png_bytes(im), facts=self._facts(dd, pts, sides, angles, texts, size))
+        return im, pts, texts
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the Spec (through _draw) and compute Facts from its vertices and placed labels."""
+        im, pts, placed = self._draw(spec)
+        dd = spec.data
+        texts = [TextSpan(text=text, box=box, role=role) for text, box, role in placed]
+        return Rendered(png=png_bytes(im), facts=self._facts(dd, pts, dd["sides"], dd["angles"], texts, dd["size"]))
 
     @staticmethod
     def _asks_angle(dd: dict[str, Any], i: int) -> bool:

@@ -232,8 +232,15 @@ class Graph(Generator):
                     return d
         raise LayoutError(f"no legible layout of a graph in 120 draws (last problem: {last})")
 
-    def render(self, spec: Spec) -> Rendered:
-        """Draw edges, arrowheads, nodes, labels and weights at 3x and box-filter down; Facts from the drawn geometry."""
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without text measurement or Facts; the bare baseline of
+        benchmarks/render.py."""
+        return [self._draw(spec)[0]]
+
+    @staticmethod
+    def _draw(spec: Spec) -> tuple[Image.Image, list[tuple[float, ...]], list[tuple[np.ndarray, np.ndarray]]]:
+        """Draw edges, arrowheads, nodes, labels and weights at 3x and box-filter down; returns the image, the
+        node boxes and the edge segments, for the Facts."""
         d = spec.data
         size, r = d["size"], d["radius"]
         boxes = node_shapes(d)
@@ -254,22 +261,32 @@ class Graph(Generator):
         for (x0, y0, x1, y1), label in zip(boxes, d["labels"]):
             draw.rounded_rectangle([x0 * SS, y0 * SS, x1 * SS, y1 * SS], radius=r * SS, fill=NODE_FILL,
                                    outline=NODE_EDGE, width=lw)
-        texts = []
         for (x, y), label in zip(d["pos"], d["labels"]):
             draw.text((x * SS, y * SS), label, font=font(d["font_px"] * SS), fill=TEXT_INK, anchor="mm")
-            texts.append(TextSpan(text=label, box=_r(text_box(label, d["font_px"], x, y)), role="label"))
-        weights = {}
         wboxes = iter(weight_boxes(d, segs))
-        for k, ((a, b), e) in enumerate(zip(segs, d["edges"])):
+        for (a, b), e in zip(segs, d["edges"]):
             if len(e) < 3:
                 continue
             wb, m = next(wboxes), (a + b) / 2
             draw.rectangle([wb[0] * SS, wb[1] * SS, wb[2] * SS, wb[3] * SS], fill=BACKGROUND)
             draw.text((float(m[0]) * SS, float(m[1]) * SS), str(e[2]), font=font(d["weight_px"] * SS),
                       fill=(150, 30, 30), anchor="mm")
+        return img.reduce(SS), boxes, segs
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the Spec (through _draw); Facts from the drawn geometry."""
+        img, boxes, segs = self._draw(spec)
+        d = spec.data
+        size = d["size"]
+        texts = [TextSpan(text=label, box=_r(text_box(label, d["font_px"], x, y)), role="label")
+                 for (x, y), label in zip(d["pos"], d["labels"])]
+        weights = {}
+        for k, ((a, b), e) in enumerate(zip(segs, d["edges"])):
+            if len(e) < 3:
+                continue
+            m = (a + b) / 2
             texts.append(TextSpan(text=str(e[2]), box=_r(text_box(str(e[2]), d["weight_px"], *m)), role="weight"))
             weights[f"e{k}"] = str(e[2])
-        img = img.reduce(SS)
         ids = [f"n{i}" for i in range(len(d["labels"]))]
         deg_in, deg_out = [0] * len(ids), [0] * len(ids)
         for u, v, *_ in d["edges"]:

@@ -245,11 +245,14 @@ class _Scene(Generator):
         kn["floor"] = max(10, round(kn["min_visible_px"] * (size / 320) ** 2))
         return data | self.layout(rng, kn, size, ss)
 
-    def render(self, spec: Spec) -> Rendered:
-        """Draw the Spec (supersampled, box-filtered) and compute Facts from a label map in the same geometry.
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without the label map, visibility counts, legibility check
+        or Facts; the bare baseline of benchmarks/render.py."""
+        return [self._draw(spec)[0]]
 
-        Raises RenderError when an object of the Spec is less visible than its legibility floor.
-        """
+    @staticmethod
+    def _draw(spec: Spec) -> tuple[Image.Image, list[np.ndarray]]:
+        """The image (supersampled, box-filtered) and each object's outline in image pixels, for the Facts."""
         d = spec.data
         size, ss, objs = d["size"], d["ss"], d["objects"]
         # Objects are drawn at ss x size and box-filtered back down: coverage anti-aliasing, no Lanczos ringing.
@@ -268,7 +271,16 @@ class _Scene(Generator):
                 draw.polygon((pts * ss).ravel().tolist(), fill=tuple(int(c * OUTLINE_SHADE) for c in fill))
                 pts = _inset(pts, d["outline_width"])
             draw.polygon((pts * ss).ravel().tolist(), fill=fill)
-        img = img.reduce(ss)
+        return img.reduce(ss), outlines
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the Spec (supersampled, box-filtered) and compute Facts from a label map in the same geometry.
+
+        Raises RenderError when an object of the Spec is less visible than its legibility floor.
+        """
+        img, outlines = self._draw(spec)
+        d = spec.data
+        size, ss, objs = d["size"], d["ss"], d["objects"]
         label, areas, windows = visibility(outlines, size, ss)
         counts = np.bincount(label.ravel(), minlength=len(objs) + 1)
         floor, frac = d["min_visible_px"], d["min_visible_fraction"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from deltaprompts.errors import LayoutError
 from deltaprompts.generators.base import Generator, Rendered, choice, png_bytes, register
@@ -15,6 +15,8 @@ from deltaprompts.generators.venn import font
 from deltaprompts.knobs import Knob
 from deltaprompts.records import Entity, Facts, Spec, TextSpan
 
+SS = 3  # supersampling factor of the symbols: drawn at SS x size, box-filtered down
+DrawnText = tuple[str, tuple[float, float], ImageFont.FreeTypeFont, str, str]  # text, xy, font, anchor, role
 BG = (250, 250, 248)
 CELL_LINE = (210, 212, 216)
 PROPERTIES = ("shape", "color", "size", "rotation")
@@ -112,25 +114,51 @@ class SymbolGrid(Generator):
         options = [options[i] for i in rng.permutation(4)]
         return {"mode": mode, "size": size, "seq": seq[:-1], "options": options}
 
-    def render(self, spec: Spec) -> Rendered:
-        """Draw the symbols supersampled and measure each one's mask; see the class docstring for the Facts."""
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without the symbol masks, the size/cover check, text
+        measurement or Facts; the bare baseline of benchmarks/render.py."""
+        return [self._draw(spec)[0]]
+
+    def _draw(self, spec: Spec) -> tuple[Image.Image, list[dict[str, Any]], list[tuple[float, ...]],
+                                         list[np.ndarray], list[DrawnText]]:
+        """The image (symbols supersampled, texts drawn at full size) and, for the Facts, the symbols, the cell
+        boxes, each symbol's outline and each text drawn (text, anchor point, font, anchor, role)."""
         d = spec.data
-        size, ss = d["size"], 3
-        img = Image.new("RGB", (size * ss, size * ss), BG)
+        size = d["size"]
+        img = Image.new("RGB", (size * SS, size * SS), BG)
         draw = ImageDraw.Draw(img)
         objs, lines = (self._odd_layout(d) if d["mode"] == "odd" else self._pattern_layout(d))
         for x0, y0, x1, y1 in lines:
-            draw.rectangle([round(x0 * ss), round(y0 * ss), round(x1 * ss) + ss - 1, round(y1 * ss) + ss - 1],
-                           outline=CELL_LINE, width=ss)
+            draw.rectangle([round(x0 * SS), round(y0 * SS), round(x1 * SS) + SS - 1, round(y1 * SS) + SS - 1],
+                           outline=CELL_LINE, width=SS)
         outlines = [polygon(o) for o in objs]
         for o, pts in zip(objs, outlines):
-            draw.polygon((pts * ss).ravel().tolist(), fill=PALETTE[o["color"]])
-        img = img.reduce(ss)
-        label, areas, _ = visibility(outlines, size, ss)
+            draw.polygon((pts * SS).ravel().tolist(), fill=PALETTE[o["color"]])
+        img = img.reduce(SS)
+        tdraw = ImageDraw.Draw(img)
+        texts: list[DrawnText] = []
+        for o in objs:
+            if o["kind"] == "option":
+                f = font(max(10, round(size / 26)))
+                xy = (o["x"], o["label_y"])
+                tdraw.text(xy, o["option"], font=f, fill=(30, 30, 30), anchor="mt")
+                texts.append((o["option"], xy, f, "mt", "label"))
+        if d["mode"] == "pattern":
+            x0, y0, x1, y1 = lines[len(d["seq"])]
+            f = font(max(12, round((y1 - y0) * 0.5)))
+            xy = ((x0 + x1) / 2, (y0 + y1) / 2)
+            tdraw.text(xy, "?", font=f, fill=(90, 90, 90), anchor="mm")
+            texts.append(("?", xy, f, "mm", "blank"))
+        return img, objs, lines, outlines, texts
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the symbols (through _draw) and measure each one's mask; see the class docstring for the Facts."""
+        img, objs, lines, outlines, placed = self._draw(spec)
+        size = spec.data["size"]
+        label, areas, _ = visibility(outlines, size, SS)
         counts = np.bincount(label.ravel(), minlength=len(objs) + 1)
         median = float(np.median(areas))
-        entities, texts = [], []
-        tdraw = ImageDraw.Draw(img)
+        entities = []
         for i, (o, pts) in enumerate(zip(objs, outlines)):
             if counts[i + 1] != areas[i] or areas[i] < 100:
                 raise LayoutError(f"symbol {i} is covered or too small ({counts[i + 1]} of {areas[i]} px)")
@@ -141,20 +169,11 @@ class SymbolGrid(Generator):
             attrs.update(o["ids"])
             box = full_box(o, pts)
             entities.append(Entity(id=o["id"], attrs=attrs, box=box))
-            if o["kind"] == "option":
-                f = font(max(10, round(size / 26)))
-                xy = (o["x"], o["label_y"])
-                tdraw.text(xy, o["option"], font=f, fill=(30, 30, 30), anchor="mt")
-                texts.append(TextSpan(text=o["option"], box=tdraw.textbbox(xy, o["option"], font=f, anchor="mt"),
-                                      role="label"))
-        if d["mode"] == "pattern":
-            x0, y0, x1, y1 = lines[len(d["seq"])]
-            f = font(max(12, round((y1 - y0) * 0.5)))
-            xy = ((x0 + x1) / 2, (y0 + y1) / 2)
-            tdraw.text(xy, "?", font=f, fill=(90, 90, 90), anchor="mm")
-            texts.append(TextSpan(text="?", box=tdraw.textbbox(xy, "?", font=f, anchor="mm"), role="blank"))
+        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        texts = [TextSpan(text=t, box=probe.textbbox(xy, t, font=f, anchor=anchor), role=role)
+                 for t, xy, f, anchor, role in placed]
         context = {"noun": "symbol", "nouns": "symbols", "plural": PLURALS, "rel": REL_WORDS}
-        extra = {"mode": d["mode"], "palette": {k: "#%02x%02x%02x" % PALETTE[k] for k in COLORS},
+        extra = {"mode": spec.data["mode"], "palette": {k: "#%02x%02x%02x" % PALETTE[k] for k in COLORS},
                  "cells": [list(b) for b in lines]}
         facts = Facts(domain="scene", kind="symbol_grid", width=size, height=size, entities=entities, texts=texts,
                       context=context, extra=extra)
