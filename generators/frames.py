@@ -7,7 +7,7 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from deltaprompts.errors import LayoutError
 from deltaprompts.generators.base import Generator, Rendered, choice, png_bytes, register
@@ -182,23 +182,44 @@ class Frames(Generator):
                     return False
         return True
 
-    def render(self, spec: Spec) -> Rendered:
-        """Draw every frame (background, walls, label, the objects present) and the Facts."""
+    @staticmethod
+    def _label(d: dict[str, Any], k: int) -> tuple[str, tuple[float, float], ImageFont.FreeTypeFont]:
+        """Frame k's label: its text, its left-middle anchor (above the arena's top wall) and its font."""
+        return (f"Frame {k + 1}", (d["arena"][0] - d["wall"], (d["arena"][1] - d["wall"]) / 2),
+                font(max(9, round(0.065 * d["size"]))))
+
+    def _draw(self, spec: Spec) -> list[tuple[Image.Image, list[dict[str, Any]], list[np.ndarray]]]:
+        """Every frame (background, walls, the objects present, supersampled and box-filtered, then its
+        label), each with its objects placed at that frame's positions and their outlines, for the Facts."""
         d = spec.data
-        size, ss, n_frames, arena, w = d["size"], d["ss"], d["n_frames"], d["arena"], d["wall"]
-        fpx = max(9, round(0.065 * size))
-        pngs, entities, texts = [], [], []
+        size, ss, arena, w = d["size"], d["ss"], d["arena"], d["wall"]
         walls = [v * ss for v in (arena[0] - w, arena[1] - w, arena[2] + w, arena[3] + w)]
-        for k in range(n_frames):
+        out = []
+        for k in range(d["n_frames"]):
             img = _draw_background(d["background"], size, ss)
             draw = ImageDraw.Draw(img)
             draw.rectangle([walls[0], walls[1], walls[2] - 1, walls[3] - 1], outline=WALL, width=w * ss)
             objs = [dict(o, x=o["track"][k][0], y=o["track"][k][1]) for o in d["objects"] if o["track"][k] is not None]
             outlines = paint(draw, objs, ss, d["outline_width"])
             img = img.reduce(ss)
-            label, at = f"Frame {k + 1}", (arena[0] - w, (arena[1] - w) / 2)
-            ImageDraw.Draw(img).text(at, label, font=font(fpx), fill=LABEL, anchor="lm")
-            tb = font(fpx).getbbox(label, anchor="lm")
+            label, at, f = self._label(d, k)
+            ImageDraw.Draw(img).text(at, label, font=f, fill=LABEL, anchor="lm")
+            out.append((img, objs, outlines))
+        return out
+
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The frames alone, as render draws them, without label boxes, pixel areas, wall contacts or Facts;
+        the bare baseline of benchmarks/render.py."""
+        return [img for img, _, _ in self._draw(spec)]
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw every frame (_draw) and the Facts: per frame its label and objects, per object its track."""
+        d = spec.data
+        size, ss, n_frames, arena, w = d["size"], d["ss"], d["n_frames"], d["arena"], d["wall"]
+        pngs, entities, texts = [], [], []
+        for k, (img, objs, outlines) in enumerate(self._draw(spec)):
+            label, at, f = self._label(d, k)
+            tb = f.getbbox(label, anchor="lm")
             texts.append(TextSpan(text=label, box=(at[0] + tb[0], at[1] + tb[1], at[0] + tb[2], at[1] + tb[3]),
                                   role="frame_label", image=k))
             pngs.append(png_bytes(img))

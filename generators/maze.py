@@ -120,44 +120,63 @@ class Maze(Generator):
         return {"grid": g, "size": size, "passages": sorted([a, b] for a, b in open_), "marks": marks,
                 "blocked": blocked}
 
-    def render(self, spec: Spec) -> Rendered:
-        """Draw floor, marked cells, letters and walls; Facts give the passages, read from the spec's walls."""
-        d = spec.data
+    @staticmethod
+    def _layout(d: dict[str, Any]) -> tuple[int, int, int, int]:
+        """(cell px, grid origin x0 = y0, wall px, letter px) of a maze's Spec data."""
         g, size = d["grid"], d["size"]
         cell = (size - 16) // g
-        x0 = y0 = (size - cell * g) // 2
-        lw = max(2, cell // 8)
+        return cell, (size - cell * g) // 2, max(2, cell // 8), max(8, round(0.55 * cell))
+
+    @staticmethod
+    def _box(k: int, g: int, cell: int, x0: int) -> tuple[int, int, int, int]:
+        """Pixel box (x0, y0, x1, y1) of cell k = row * g + col; the grid is square, so y0 = x0."""
+        return x0 + (k % g) * cell, x0 + (k // g) * cell, x0 + (k % g + 1) * cell, x0 + (k // g + 1) * cell
+
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without the label boxes, entities or Facts; the bare
+        baseline of benchmarks/render.py."""
+        d = spec.data
+        g, size = d["grid"], d["size"]
+        cell, x0, lw, fpx = self._layout(d)
         img = Image.new("RGB", (size, size), FLOOR)
         draw = ImageDraw.Draw(img)
-        box = lambda k: (x0 + (k % g) * cell, y0 + (k // g) * cell, x0 + (k % g + 1) * cell, y0 + (k // g + 1) * cell)
-        fpx = max(8, round(0.55 * cell))
-        texts, entities = [], []
         for label, k in d["marks"].items():
-            kind, rgb = MARKS[label]
-            b = box(k)
-            draw.rectangle([b[0], b[1], b[2] - 1, b[3] - 1], fill=rgb)
-            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
-            draw.text((cx, cy), label, font=font(fpx), fill=(20, 20, 20), anchor="mm")
-            tb = font(fpx).getbbox(label, anchor="mm")
-            texts.append(TextSpan(text=label, box=(cx + tb[0], cy + tb[1], cx + tb[2], cy + tb[3]), role="label"))
-            entities.append(Entity(id=label.lower(), box=tuple(float(v) for v in b),  # type: ignore[arg-type]
-                                   attrs={"label": label, "kind": kind, "row": k // g + 1, "col": k % g + 1,
-                                          "node": cell_id(k // g, k % g)}))
+            b = self._box(k, g, cell, x0)
+            draw.rectangle([b[0], b[1], b[2] - 1, b[3] - 1], fill=MARKS[label][1])
+            draw.text(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), label, font=font(fpx), fill=(20, 20, 20), anchor="mm")
         opened = {tuple(p) for p in d["passages"]}
         h = lw // 2
         for k in range(g * g):  # the wall on the right of and below every cell that has no passage there
-            bx = box(k)
+            bx = self._box(k, g, cell, x0)
             if (k + 1) % g and (k, k + 1) not in opened:
                 draw.rectangle([bx[2] - h, bx[1] - h, bx[2] - h + lw - 1, bx[3] - h + lw - 1], fill=WALL)
             if k + g < g * g and (k, k + g) not in opened:
                 draw.rectangle([bx[0] - h, bx[3] - h, bx[2] - h + lw - 1, bx[3] - h + lw - 1], fill=WALL)
         e = x0 + g * cell
-        for a, b_ in (((x0, y0), (e, y0)), ((x0, e), (e, e)), ((x0, y0), (x0, e)), ((e, y0), (e, e))):
+        for a, b_ in (((x0, x0), (e, x0)), ((x0, e), (e, e)), ((x0, x0), (x0, e)), ((e, x0), (e, e))):
             draw.rectangle([a[0] - h, a[1] - h, b_[0] - h + lw - 1, b_[1] - h + lw - 1], fill=WALL)
+        return [img]
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the maze (draw); Facts give the marked cells, their letters' boxes and the passages, read from
+        the spec's walls."""
+        d = spec.data
+        g, size = d["grid"], d["size"]
+        cell, x0, lw, fpx = self._layout(d)
+        img = self.draw(spec)[0]
+        texts, entities = [], []
+        for label, k in d["marks"].items():
+            b = self._box(k, g, cell, x0)
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            tb = font(fpx).getbbox(label, anchor="mm")
+            texts.append(TextSpan(text=label, box=(cx + tb[0], cy + tb[1], cx + tb[2], cy + tb[3]), role="label"))
+            entities.append(Entity(id=label.lower(), box=tuple(float(v) for v in b),  # type: ignore[arg-type]
+                                   attrs={"label": label, "kind": MARKS[label][0], "row": k // g + 1,
+                                          "col": k % g + 1, "node": cell_id(k // g, k % g)}))
         edges = [[cell_id(a // g, a % g), cell_id(b // g, b % g)] for a, b in d["passages"]]
         extra = {"edges": edges, "directed": False, "weighted": False,
                  "nodes": [cell_id(k // g, k % g) for k in range(g * g)],
-                 "grid": {"rows": g, "cols": g, "cell": cell, "x0": x0, "y0": y0, "wall_px": lw},
+                 "grid": {"rows": g, "cols": g, "cell": cell, "x0": x0, "y0": x0, "wall_px": lw},
                  "blocked": d["blocked"]}
         context = {"noun": "cell", "nouns": "cells"}
         facts = Facts(domain="scene", kind="maze", width=size, height=size, entities=entities, texts=texts,

@@ -6,7 +6,7 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from PIL import ImageDraw
+from PIL import Image, ImageDraw
 
 from deltaprompts.errors import LayoutError
 from deltaprompts.generators.base import Generator, Rendered, choice, png_bytes, register
@@ -233,16 +233,31 @@ class Pair(Generator):
         second[i] = new
         return {"kind": "resized", "object": o["id"], "before": o["size"], "after": to}
 
+    @staticmethod
+    def _draw(spec: Spec) -> list[tuple[Image.Image, list[np.ndarray]]]:
+        """Both images (supersampled, box-filtered, as scene.shapes), each with its objects' outlines in
+        image pixels, for the Facts."""
+        d = spec.data
+        out = []
+        for objs in (d["first"], d["second"]):
+            img = _draw_background(d["background"], d["size"], d["ss"])
+            outlines = paint(ImageDraw.Draw(img), objs, d["ss"], d["outline_width"])
+            out.append((img.reduce(d["ss"]), outlines))
+        return out
+
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The two images alone, as render draws them, without the objects' pixel areas or Facts; the bare
+        baseline of benchmarks/render.py."""
+        return [img for img, _ in self._draw(spec)]
+
     def render(self, spec: Spec) -> Rendered:
-        """Draw both images (supersampled, box-filtered, as scene.shapes) and their Facts."""
+        """Draw both images (_draw) and their Facts (each object's box and covered pixels)."""
         d = spec.data
         size, ss = d["size"], d["ss"]
         change = {e["object"]: e["kind"] for e in d["edits"]}
         pngs, entities = [], []
-        for img_i, objs in enumerate((d["first"], d["second"])):
-            img = _draw_background(d["background"], size, ss)
-            outlines = paint(ImageDraw.Draw(img), objs, ss, d["outline_width"])
-            pngs.append(png_bytes(img.reduce(ss)))
+        for img_i, (objs, (img, outlines)) in enumerate(zip((d["first"], d["second"]), self._draw(spec))):
+            pngs.append(png_bytes(img))
             for o, pts in zip(objs, outlines):
                 area = int(mask(pts, ss)[2].sum())
                 attrs = {"kind": "object", "object": o["id"], "image_no": img_i + 1, "obj_color": o["color"],

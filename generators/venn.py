@@ -133,6 +133,11 @@ def _tbox(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, f: Imag
     return tuple(float(v) for v in draw.textbbox(xy, text, font=f))
 
 
+def _text_font(dd: dict[str, Any]) -> ImageFont.FreeTypeFont:
+    """The font of the names or counts placed in the regions (counts are drawn larger)."""
+    return font(round(dd["font_px"] * 1.3)) if dd["content"] == "counts" else font(dd["font_px"])
+
+
 def set_label_positions(names: list[str], circ: list, px: int, size: int) -> list[tuple[float, float]]:
     """Top-left text anchors of the set names: A up-left, B up-right (towards the centre line), C below."""
     f = font(px)
@@ -235,8 +240,11 @@ class Venn(Generator):
                 return [ax, ay]
         return None
 
-    def render(self, spec: Spec) -> Rendered:
-        """Draw circles (supersampled, translucent), outlines, set names and texts; classify each drawn text box."""
+    @staticmethod
+    def _draw(spec: Spec) -> tuple[Image.Image, list[tuple[float, float, float]], tuple[float, ...] | None,
+                                   list[tuple[float, float]]]:
+        """The image (circles supersampled and translucent, outlines, frame, texts, set names) with the
+        geometry the Facts read: the circles, the frame (None without one) and the set names' anchors."""
         dd = spec.data
         size, n_sets, px = dd["size"], dd["n_sets"], dd["font_px"]
         circ = circles(n_sets, size)
@@ -252,17 +260,37 @@ class Venn(Generator):
         draw = ImageDraw.Draw(im)
         if fr is not None:
             draw.rectangle([round(v) for v in fr], outline=(90, 90, 90), width=2)
+        f = _text_font(dd)
+        for t in dd["texts"]:
+            draw.text(tuple(t["xy"]), t["text"], font=f, fill=INK)
+        anchors = set_label_positions(dd["sets"], circ, px + 1, size)
+        fl = font(px + 1)
+        for i, (nm, xy) in enumerate(zip(dd["sets"], anchors)):
+            draw.text(xy, nm, font=fl, fill=tuple(int(c * 0.75) for c in COLORS[i]))
+        return im, circ, fr, anchors
+
+    def draw(self, spec: Spec) -> list[Image.Image]:
+        """The figure alone, as render draws it, without classifying the texts' boxes into regions (its
+        LayoutError), the region boxes or Facts; the bare baseline of benchmarks/render.py."""
+        return [self._draw(spec)[0]]
+
+    def render(self, spec: Spec) -> Rendered:
+        """Draw the diagram (_draw); classify each drawn text box against the circles and build the Facts.
+
+        Raises LayoutError when a text's box is not wholly inside its region."""
+        dd = spec.data
+        size, n_sets, px = dd["size"], dd["n_sets"], dd["font_px"]
+        im, circ, fr, anchors = self._draw(spec)
+        draw = ImageDraw.Draw(im)  # measures only: the boxes of the texts drawn
         texts: list[TextSpan] = []
         entities: list[Entity] = []
         fl = font(px + 1)
         totals = {L: 0 for L in LETTERS[:n_sets]}
         counts: dict[str, int] = {}
         items: list[tuple[str, tuple, str]] = []
+        f = _text_font(dd)
         for t in dd["texts"]:
-            f = font(round(px * 1.3)) if dd["content"] == "counts" else font(px)
-            xy = tuple(t["xy"])
-            draw.text(xy, t["text"], font=f, fill=INK)
-            box = _tbox(draw, xy, t["text"], f)
+            box = _tbox(draw, tuple(t["xy"]), t["text"], f)
             found = [k for k in regions_of(n_sets, dd["outside"]) if box_in_region(box, k, circ, fr, PAD)]
             if found != [t["region"]]:
                 raise LayoutError(f"text {t['text']!r} is not wholly inside region {t['region'] or 'none'}")
@@ -277,9 +305,7 @@ class Venn(Generator):
         for key in regions_of(n_sets, dd["outside"]):
             for L in key:
                 totals[L] += counts.get(key, 0)
-        for i, (nm, xy) in enumerate(zip(dd["sets"], set_label_positions(dd["sets"], circ, px + 1, size))):
-            col = tuple(int(c * 0.75) for c in COLORS[i])
-            draw.text(xy, nm, font=fl, fill=col)
+        for i, (nm, xy) in enumerate(zip(dd["sets"], anchors)):
             box = _tbox(draw, xy, nm, fl)
             texts.append(TextSpan(text=nm, box=box, role="label"))
             cx, cy, r = circ[i]
