@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from importlib import metadata
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -139,17 +140,49 @@ def _close_families() -> None:
 RENDER_THREADS_ENV = "DELTAPROMPTS_RENDER_THREADS"
 
 
-def _exit_with_parent(parent: int, render_threads: int = 0) -> None:
-    """Worker initializer: a daemon thread that ends this worker once its parent is gone (a `kill -9`
-    of `generate` would otherwise leave the workers, and the resource tracker, running). With
-    `render_threads`, the workers share the cores rather than each renderer taking all of them."""
+def _worker_context() -> BaseContext:
+    """How the pool starts its workers: forked by a fork server that has imported the renderers once
+    (deltaprompts.worker_preload), where the platform has one; else spawned. Never forked from the
+    driver itself: a worker may own a browser (plotly) and must not inherit the driver's threads or locks."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return get_context("spawn")
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(["deltaprompts.worker_preload"])
+    return ctx
+
+
+def _start_workers_early() -> None:
+    """Start the fork server now, so that its imports overlap the driver's own checks (no-op where
+    there is none, or when it already runs)."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        _worker_context()
+        forkserver.ensure_running()
+
+
+def _exit_with_parent(driver: int, render_threads: int = 0, environ: dict[str, str] | None = None) -> None:
+    """Worker initializer: a daemon thread that ends this worker once the `driver` process is gone
+    (a `kill -9` of `generate` would otherwise leave the workers, and the resource tracker, running).
+    A forked worker's parent is the fork server, which exits with the driver: the worker watches
+    whichever parent it has. With `render_threads`, the workers share the cores rather than each
+    renderer taking all of them. `environ`: the driver's environment now (a fork server keeps the
+    one it was started with)."""
     import threading
 
+    parent = os.getppid()
+
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
     if render_threads:
         os.environ[RENDER_THREADS_ENV] = str(render_threads)
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == parent and _alive(driver):
             time.sleep(0.5)
         closer = threading.Thread(target=_close_families, daemon=True)  # a family may own a browser
         closer.start()
@@ -157,6 +190,17 @@ def _exit_with_parent(parent: int, render_threads: int = 0) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still exists (signal 0 checks without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
 
 
 def _plan(cfg: GenerateConfig, image_index: int) -> tuple[str, int]:
@@ -377,6 +421,8 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     """
     if executor not in _EXECUTORS:
         raise UnknownNameError("executor", executor, _EXECUTORS)
+    if executor == "local" and workers > 1 and cfg.n_shards > 1:
+        _start_workers_early()
     load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before `out` or a worker is made
     check_user_inputs(cfg)
     store = RunStore(out)
@@ -413,10 +459,8 @@ def _local_shards(cfg: GenerateConfig, root: str, todo: Iterator[int], workers: 
         for k in todo:
             yield run_shard(cfg, k, root)
         return
-    # spawn, not fork: a worker may own a browser (plotly) and must not inherit threads or locks.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_exit_with_parent,
-                             initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // workers))) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_worker_context(), initializer=_exit_with_parent,
+                             initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // workers), dict(os.environ))) as pool:
         # a few shards in flight per worker, not one future per shard of the run
         futures = {pool.submit(run_shard, cfg, k, root) for k in itertools.islice(todo, 2 * workers)}
         while futures:
