@@ -153,7 +153,7 @@ def _worker_context() -> BaseContext:
     return ctx
 
 
-def _start_workers_early() -> None:
+def start_workers_early() -> None:
     """Start the fork server now, so that its imports overlap the driver's own checks (no-op where
     there is none, or when it already runs)."""
     import multiprocessing
@@ -422,7 +422,7 @@ def generate(cfg: GenerateConfig, out: Path | str, *, workers: int = 1, resume: 
     if executor not in _EXECUTORS:
         raise UnknownNameError("executor", executor, _EXECUTORS)
     if executor == "local" and workers > 1 and cfg.n_shards > 1:
-        _start_workers_early()
+        start_workers_early()
     load_templates(tuple(cfg.template_dirs))  # fail fast on a broken template, before `out` or a worker is made
     check_user_inputs(cfg)
     store = RunStore(out)

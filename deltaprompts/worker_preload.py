@@ -8,11 +8,14 @@ a worker, paid while the driver waits). The fork server is a fresh process start
 
 import contextlib
 
+from deltaprompts.procsetup import skip_pymupdf_layout
+
+skip_pymupdf_layout()
 # A broken module must not take the fork server down: the worker then imports it again and its
 # error reaches the user the usual way (one line naming the module).
 with contextlib.suppress(Exception):
     import matplotlib.figure  # noqa: F401
-    import pymupdf  # noqa: F401  (and pymupdf.layout, which pymupdf imports when installed)
+    import pymupdf  # noqa: F401
 
     import deltaprompts.generate  # noqa: F401
     from deltaprompts.generators import FAMILIES

@@ -1,13 +1,15 @@
 """Issue 21: the shortcuts of the per-item path give what the long way gives (program memo, the checks'
 shared depends_on, venn's windowed coverage, the balance pass's plain-JSON read)."""
 
+import importlib.metadata
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deltaprompts import engine
-from deltaprompts.errors import ProgramError
+from deltaprompts.errors import ProgramError, TemplateError
 from deltaprompts.generate import GenerateConfig, _balance_view, _make_items, generate, resolve_all_knobs
 from deltaprompts.generators import FAMILIES
 from deltaprompts.generators import venn
@@ -104,3 +106,50 @@ def test_balance_view_reads_what_whole_items_say(tmp_path):
         path.write_text(path.read_text().replace('"question_family":', '"family":'))
     old = [(v.id, v.question.question_family, str(v.question.value)) for v in _balance_view(store)]
     assert old == whole
+
+
+def _run_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+def test_our_processes_skip_pymupdf_layout_and_a_library_import_does_not():
+    ours = _run_python("from deltaprompts.procsetup import skip_pymupdf_layout; skip_pymupdf_layout()\n"
+                       "import pymupdf, sys; print(pymupdf._get_layout is None, sys.modules['pymupdf.layout'] is None)")
+    assert ours.split() == ["True", "True"]
+    try:
+        importlib.metadata.version("pymupdf_layout")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("pymupdf_layout is not installed: nothing for a library import to load")
+    library = _run_python("import deltaprompts.generators.documents, sys; print(sys.modules['pymupdf.layout'] is None)")
+    assert library.strip() == "False"  # a user's process loads what PyMuPDF loads
+
+
+def test_templates_parse_the_same_with_libyaml_and_pyyaml():
+    import yaml
+
+    from deltaprompts.questions import _YAML_LOADER, load_template
+
+    files = sorted(Path(load_templates()[0].source).parents[1].rglob("*.yaml"))
+    assert len(files) > 200
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=_YAML_LOADER) == yaml.safe_load(text), path
+    with pytest.raises(TemplateError, match=r"(?s)bad\.yaml: not valid YAML: .*line 2"):
+        load_template("bad.yaml", "name: x\nphrasings: [unclosed\n")
+
+
+def test_pool_workers_fork_from_a_server_that_preloaded_the_renderers():
+    import multiprocessing
+
+    from deltaprompts.generate import _worker_context
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform: the pool spawns its workers")
+    ctx = _worker_context()
+    assert ctx.get_start_method() == "forkserver"
+    from multiprocessing import forkserver
+
+    assert "deltaprompts.worker_preload" in forkserver._forkserver._preload_modules

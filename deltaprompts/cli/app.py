@@ -64,5 +64,8 @@ def main() -> None:
     """Console-script entry point (the commands register when deltaprompts.cli is imported)."""
     import warnings
 
+    from deltaprompts.procsetup import skip_pymupdf_layout
+
+    skip_pymupdf_layout()  # this process is ours: no layout analyser loaded at start-up
     warnings.showwarning = _one_line_warning  # a warning for the user is one line, not a source excerpt
     app()

@@ -64,9 +64,12 @@ def generate(
 ) -> None:
     """Render a verified visual task suite into a run directory."""
     from deltaprompts.files import check_out_dir
-    from deltaprompts.generate import GenerateConfig, generate as run, resolve_all_knobs, select_families
+    from deltaprompts.generate import (GenerateConfig, generate as run, resolve_all_knobs, select_families,
+                                       start_workers_early)
     from deltaprompts.knobs import parse_knob_args
 
+    if executor == "local" and workers > 1:
+        start_workers_early()  # the workers' imports overlap the checks below (which import every family)
     check_out_dir(out_dir)
     if ray_address and executor != "ray":
         from deltaprompts.errors import UserError
