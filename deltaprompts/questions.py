@@ -88,10 +88,17 @@ class QuestionTemplate(BaseModel):
 
     def applies(self, family: str, facts: Facts) -> bool:
         """Whether this template can ask about a render of `family` with these Facts."""
-        if facts.domain != self.domain or not any(fnmatch.fnmatchcase(family, g) for g in self.applies_to):
+        return self.asks_about(family, facts.domain) and self.fits(facts)
+
+    def asks_about(self, family: str, domain: str) -> bool:
+        """Whether this template asks about renders of `family` (of `domain`) at all: its domain,
+        `applies_to` and `exclude` globs."""
+        if domain != self.domain or not any(fnmatch.fnmatchcase(family, g) for g in self.applies_to):
             return False
-        if any(fnmatch.fnmatchcase(family, g) for g in self.exclude):
-            return False
+        return not any(fnmatch.fnmatchcase(family, g) for g in self.exclude)
+
+    def fits(self, facts: Facts) -> bool:
+        """Whether these Facts have what the template `requires` (entities, fields, attributes, distinct values)."""
         r = self.requires
         ents = facts.entities
         if len(ents) < r.min_entities or any(facts.fields.get(f) is None for f in r.fields):
@@ -366,5 +373,23 @@ def question_tolerance(tpl: QuestionTemplate, program: Node, value: Any, facts: 
 
 
 def templates_for(family: str, facts: Facts, templates: Iterable[QuestionTemplate]) -> list[QuestionTemplate]:
-    """The templates that apply to one render."""
-    return [t for t in templates if t.applies(family, facts)]
+    """The templates that apply to one render (a tuple of templates, as load_templates gives, is sorted
+    by family once: only `requires` is checked per render)."""
+    if not isinstance(templates, tuple):
+        return [t for t in templates if t.applies(family, facts)]
+    return [t for t in _asking_about(templates, family, facts.domain) if t.fits(facts)]
+
+
+#: (id of a templates tuple, family, domain) -> (that tuple, its templates asking about the family); the
+#: tuple is kept so its id cannot be reused by another while the entry lives
+_ASKING: dict[tuple[int, str, str], tuple[tuple[QuestionTemplate, ...], tuple[QuestionTemplate, ...]]] = {}
+
+
+def _asking_about(templates: tuple[QuestionTemplate, ...], family: str, domain: str) -> tuple[QuestionTemplate, ...]:
+    key = (id(templates), family, domain)
+    hit = _ASKING.get(key)
+    if hit is None or hit[0] is not templates:
+        if len(_ASKING) >= 1024:
+            _ASKING.clear()
+        hit = _ASKING[key] = (templates, tuple(t for t in templates if t.asks_about(family, domain)))
+    return hit[1]

@@ -79,12 +79,21 @@ def bar(cx: float, cy: float, deg: float, r0: float, r1: float, w: float) -> np.
 
 
 def coverage(pts: np.ndarray, size: int) -> np.ndarray:
-    """Boolean (size, size) mask of the pixels the polygon covers at least half of (in SS x SS samples)."""
+    """Boolean (size, size) mask of the pixels the polygon covers at least half of (in SS x SS samples).
+
+    Only the polygon's window of whole pixels (one pixel of margin) is reduced: the rest is empty."""
+    m = np.zeros((size, size), bool)
+    x0, y0 = (max(0, int(np.floor(v)) - 1) for v in pts.min(axis=0))
+    x1, y1 = (min(size, int(np.ceil(v)) + 1) for v in pts.max(axis=0))
+    if x1 <= x0 or y1 <= y0:
+        return m
     img = Image.new("L", (size * SS, size * SS), 0)
     ImageDraw.Draw(img).polygon((pts * SS).ravel().tolist(), fill=255)
-    return np.asarray(img.reduce(SS)) > 126
+    m[y0:y1, x0:x1] = np.asarray(img.reduce(SS, box=(x0 * SS, y0 * SS, x1 * SS, y1 * SS))) > 126
+    return m
 
 
+@lru_cache(maxsize=64)  # a face depends on the image size and style only: runs draw few distinct ones
 def face_region(cx: float, cy: float, r: float, size: int, chord: bool = False) -> tuple[tuple[int, ...], int]:
     """The pixel box (x0, y0, x1, y1) and pixel count of a dial face (a disc, or the disc cut by the gauge's
     chord), measured on a mask of the pixels it covers at least half of."""
@@ -279,14 +288,15 @@ class Clock(Generator):
         """Each hand's angle, tip, length and the pixels it shows outside the cap and the hands drawn over it;
         raises LayoutError when the hour or minute hand shows less than 70% of itself."""
         yy, xx = np.mgrid[0:size, 0:size]
-        covered = (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= cap ** 2
+        cap_px = (xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= cap ** 2
+        covered = cap_px.copy()
         out: dict[str, Any] = {}
         for name in reversed(list(shapes)):  # top first
             pts, col = shapes[name]
             m = coverage(pts, size)
             vis = m & ~covered
             covered |= m
-            total = int((m & ~((xx + 0.5 - cx) ** 2 + (yy + 0.5 - cy) ** 2 <= cap ** 2)).sum())
+            total = int((m & ~cap_px).sum())
             if name != "second" and int(vis.sum()) < 0.7 * total:
                 raise LayoutError(f"the {name} hand shows {int(vis.sum())} of {total} px")
             ys, xs = np.nonzero(vis)
