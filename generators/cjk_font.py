@@ -175,9 +175,22 @@ def register(name: str, chars: str = "") -> str:
     if not key[1]:  # the base subset (layout font "cjk" for metrics) stays: doc_layout.font caches its name
         _registered.move_to_end(key, last=False)
     while len(_registered) > KEEP + 2:
-        old_key = next(k for k in _registered if k[1])  # the oldest page subset
-        old = _registered.pop(old_key)
-        font = pdfmetrics._fonts.pop(old, None)  # reportlab keeps every font it was given: drop the old subset
-        if font is not None:
-            pdfmetrics._dynFaceNames.pop(font.face.name, None)
+        _unregister(next(k for k in _registered if k[1]))  # the oldest page subset
     return pdf_name
+
+
+def _unregister(key: tuple[str, str]) -> None:
+    from reportlab.pdfbase import pdfmetrics
+
+    font = pdfmetrics._fonts.pop(_registered.pop(key), None)  # reportlab keeps every font it was given
+    if font is not None:
+        pdfmetrics._dynFaceNames.pop(font.face.name, None)
+
+
+def forget_page_subsets() -> None:
+    """Drop the page subsets built so far (the base subsets stay): the next page builds its own.
+    benchmarks/render.py calls it before each timed drawing, so that our path and the bare baseline
+    each pay for the subsets their page needs, whichever drew the page first."""
+    subset_ttf.cache_clear()
+    for key in [k for k in _registered if k[1]]:
+        _unregister(key)

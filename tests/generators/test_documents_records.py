@@ -251,3 +251,14 @@ def test_layout_font_cjk_and_fallback_draw_the_same_glyph_boxes():
     a, b = (locate(x, words) for x in d.drawn)
     assert d.drawn[0].font == d.drawn[1].font and d.drawn[0].font.startswith("DP-cjk-bold-")
     assert a[2] - a[0] == pytest.approx(b[2] - b[0]) and a[2] - a[0] > 60
+
+
+@pytest.mark.skipif(not cjk_font.available(), reason="fonts-noto-cjk is not installed")
+def test_cjk_page_subsets_rebuilt_after_forgetting_draw_the_same_page():
+    fam = FAMILIES.get("document.form")()
+    spec = fam.sample(0, 0, fam.resolve_knobs({"locale": "ja_JP"}))
+    first = fam.render(spec).png
+    assert any(k[1] for k in cjk_font._registered)  # the page's own subset is registered
+    cjk_font.forget_page_subsets()
+    assert not any(k[1] for k in cjk_font._registered) and cjk_font.subset_ttf.cache_info().currsize == 0
+    assert fam.render(spec).png == first
