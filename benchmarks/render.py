@@ -367,8 +367,12 @@ def _cli(args: list[str], out: str, sample_memory: bool = False) -> tuple[float,
         root = psutil.Process(proc.pid)
         while not stop.is_set():
             try:
-                procs = [("parent", root)] + [(f"worker {c.pid}", c) for c in root.children()
-                                              if "resource_tracker" not in " ".join(c.cmdline())]
+                # the workers are the fork server's children (a spawned pool's: the parent's); the fork
+                # server and the resource tracker only wait, and are not counted
+                helpers = {c.pid for c in root.children()
+                           if any(w in " ".join(c.cmdline()) for w in ("resource_tracker", "forkserver"))}
+                procs = [("parent", root)] + [(f"worker {c.pid}", c) for c in root.children(recursive=True)
+                                              if c.pid not in helpers]
                 for label, p in procs:
                     peaks[label] = max(peaks.get(label, 0.0), p.memory_info().rss / 2**20)
             except psutil.Error:
