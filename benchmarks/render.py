@@ -136,18 +136,16 @@ def fair_chart(fam, spec, facts) -> bytes:
 
 def _report_chart(data: dict, page: int, pdf_page) -> None:
     """document.report's page-2 bar chart, drawn bare (`_bare_chart`) and inserted where Report.overlay
-    puts ours. Report.overlay has no separate piece for its rectangle, so its arithmetic is repeated
-    here (and only that): the chart scaled to fit the figure box, centred across it, at its top."""
+    puts ours (documents_pages.figure_place)."""
     if page != 1:
         return
     import pymupdf
 
+    from deltaprompts.generators.documents_pages import figure_place
+
     im = _bare_chart(data["chart"]["data"])
-    png = png_bytes(im)
-    x, y, w, h = data["figure"]
-    k = min(w / im.width, h / im.height)  # points per chart pixel
-    x0, y0 = x + (w - im.width * k) / 2, y
-    pdf_page.insert_image(pymupdf.Rect(x0, y0, x0 + im.width * k, y0 + im.height * k), stream=png)
+    x0, y0, k = figure_place(data["figure"], im.width, im.height)
+    pdf_page.insert_image(pymupdf.Rect(x0, y0, x0 + im.width * k, y0 + im.height * k), stream=png_bytes(im))
 
 
 BARE_OVERLAYS = {"document.report": _report_chart}  # families whose `overlay` draws onto a page

@@ -160,6 +160,14 @@ FIGURE_BOX = {"report_corporate": (72, 330, 468, 351), "report_minimal": (90, 36
 _DEFAULT_FIGURE = (72, 340, 468, 351)
 
 
+def figure_place(figure: list[float], width: int, height: int) -> tuple[float, float, float]:
+    """Where a `width` x `height` px chart goes in the figure box (x, y, w, h in points): its top-left
+    corner and the points per chart pixel (scaled to fit, centred across the box, at its top)."""
+    x, y, w, h = figure
+    k = min(w / width, h / height)
+    return x + (w - width * k) / 2, y, k
+
+
 @register
 class Report(RecordDocument):
     """A three-page report: summary and a regional table on page 1, the table continued (brought forward)
@@ -223,9 +231,7 @@ class Report(RecordDocument):
         c = data["chart"]
         r = FAMILIES.get("chart.bar")().render(Spec(family="chart.bar", version=c["version"], seed=0, index=0,
                                                      knobs=c["knobs"], data=c["data"]))
-        x, y, w, h = data["figure"]
-        k = min(w / r.facts.width, h / r.facts.height)  # points per chart pixel
-        x0, y0 = x + (w - r.facts.width * k) / 2, y
+        x0, y0, k = figure_place(data["figure"], r.facts.width, r.facts.height)
         pdf_page.insert_image(pymupdf.Rect(x0, y0, x0 + r.facts.width * k, y0 + r.facts.height * k), stream=r.png)
 
         def px(b: tuple[float, ...] | None) -> tuple[float, float, float, float]:
